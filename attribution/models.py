@@ -1,0 +1,97 @@
+"""AI models, their versions and training manifests, and the generations model services log."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AIModel(models.Model):
+    """A generative model a service runs, e.g. "storyteller" (text) or "digit-painter" (image)."""
+
+    class Modality(models.TextChoices):
+        TEXT = "text", "Text"
+        IMAGE = "image", "Image"
+        AUDIO = "audio", "Audio"
+        CODE = "code", "Code"
+        VIDEO = "video", "Video"
+        MULTIMODAL = "multimodal", "Multimodal"
+
+    name = models.CharField(max_length=100, unique=True)
+    modality = models.CharField(max_length=20, choices=Modality.choices)
+    owner_team = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "AI model"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(models.Model):
+    """One trained checkpoint of a model, with the adapter that loads it and the works it was trained on."""
+
+    ai_model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="versions")
+    label = models.CharField(max_length=100)
+    checkpoint_uri = models.CharField(max_length=500, blank=True)
+    # Dotted path of the adapter class that loads this version for the attribution engine.
+    adapter = models.CharField(max_length=300, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ai_model__name", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["ai_model", "label"], name="model_version_unique_label")]
+
+    def __str__(self) -> str:
+        return f"{self.ai_model.name}@{self.label}"
+
+
+class ManifestEntry(models.Model):
+    """A work a model version was trained on: its training-time provenance."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="manifest_entries")
+    work = models.ForeignKey("contributors.Work", on_delete=models.PROTECT, related_name="manifest_entries")
+    # The content hash the manifest named (or the work's hash when it named an id), kept as trained.
+    sha256 = models.CharField(max_length=64)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_version_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["model_version", "work"], name="manifest_unique_work")]
+        verbose_name_plural = "manifest entries"
+
+    def __str__(self) -> str:
+        return f"{self.model_version} trained on work {self.work_id}"
+
+
+class Generation(models.Model):
+    """One output a model service produced and logged, with the revenue it earned."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="generations")
+    external_id = models.CharField(max_length=200)
+    prompt = models.TextField(blank=True)
+    output_text = models.TextField(blank=True)
+    output_media = models.FileField(upload_to="generations/%Y/%m/", blank=True)
+    output_mime_type = models.CharField(max_length=100, blank=True)
+    prompt_sha256 = models.CharField(max_length=64)
+    output_sha256 = models.CharField(max_length=64)
+    revenue_micros = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    generated_at = models.DateTimeField(db_index=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # Set when the retention job erased prompt and output text; hashes, revenue and attributions stay.
+    text_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-generated_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "external_id"], name="generation_unique_external_id"),
+            models.CheckConstraint(condition=models.Q(revenue_micros__gte=0), name="generation_revenue_non_negative"),
+        ]
+        indexes = [models.Index(fields=["model_version", "generated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} / {self.external_id}"

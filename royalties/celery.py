@@ -1,0 +1,31 @@
+"""The Celery app: JSON only, late acks, time limits, tasks autodiscovered from the installed apps."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "royalties.settings")
+
+app = Celery("royalties")
+# Every CELERY_* Django setting configures the app (broker, eager mode, serialisers, acks_late, limits).
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# The beat schedule: one entry per periodic job, all times UTC. The apps' jobs register here.
+BEAT_SCHEDULE: dict[str, dict] = {
+    "celery-results-cleanup": {
+        # django-celery-results keeps task results in the database; expire them daily.
+        "task": "celery.backend_cleanup",
+        "schedule": crontab(hour=4, minute=0),
+    },
+}
+app.conf.beat_schedule = BEAT_SCHEDULE
+
+
+@app.task(name="royalties.ping")
+def ping() -> str:
+    """A task with no side effects: health checks and the worker integration test run it."""
+    return "pong"
