@@ -39,6 +39,12 @@ class ModelVersion(models.Model):
     adapter = models.CharField(max_length=300, blank=True)
     config = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The attribution index built for this version (see attribution/engine): where it is, its checksum,
+    # what it was built from (manifest hash, checkpoint fingerprint, projection, layers), and when.
+    index_path = models.CharField(max_length=500, blank=True)
+    index_checksum = models.CharField(max_length=64, blank=True)
+    index_meta = models.JSONField(default=dict, blank=True)
+    index_built_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["ai_model__name", "-created_at"]

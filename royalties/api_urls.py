@@ -8,5 +8,4 @@ urlpatterns = [
     path("", include("contributors.api_urls")),
     path("", include("attribution.api_urls")),
     path("", include("payouts.api_urls")),
-    path("", include("royalties.ledger.api_urls")),
 ]

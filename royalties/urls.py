@@ -19,7 +19,6 @@ urlpatterns = [
     path("portal/earnings/", include("attribution.portal_urls")),
     path("portal/", include("contributors.urls")),
     path("finance/", include("payouts.urls")),
-    path("ledger/", include("royalties.ledger.urls")),
     path("catalog/", include("attribution.urls")),
     path("api/v1/", include("royalties.api_urls")),
     path("webhooks/", include("payouts.webhook_urls")),
