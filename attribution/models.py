@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
+
+# Model names cannot contain "@": the API names a version "<model>@<label>".
+model_name_validator = RegexValidator(r"^[^@\s]+$", "A model name cannot contain '@' or whitespace.")
 
 
 class AIModel(models.Model):
@@ -16,7 +21,7 @@ class AIModel(models.Model):
         VIDEO = "video", "Video"
         MULTIMODAL = "multimodal", "Multimodal"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[model_name_validator])
     modality = models.CharField(max_length=20, choices=Modality.choices)
     owner_team = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -51,6 +56,11 @@ class ModelVersion(models.Model):
         constraints = [models.UniqueConstraint(fields=["ai_model", "label"], name="model_version_unique_label")]
 
     def __str__(self) -> str:
+        return f"{self.ai_model.name}@{self.label}"
+
+    @property
+    def ref(self) -> str:
+        """How the API names this version: ``<model>@<label>``."""
         return f"{self.ai_model.name}@{self.label}"
 
 
@@ -88,6 +98,15 @@ class Generation(models.Model):
     generated_at = models.DateTimeField(db_index=True)
     received_at = models.DateTimeField(auto_now_add=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # SHA-256 over everything the service sent except the text itself (hashes, revenue, currency, time,
+    # metadata): a replay with the same external_id is "existing" only when this matches, else a conflict.
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    # Which key logged it: with received_at, the provenance of every logged revenue figure.
+    api_key = models.ForeignKey(
+        "ApiKey", on_delete=models.PROTECT, related_name="generations", null=True, blank=True
+    )
+    # Set by the nightly job once the generation has attribution results; the retention job waits for it.
+    attributed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Set when the retention job erased prompt and output text; hashes, revenue and attributions stay.
     text_purged_at = models.DateTimeField(null=True, blank=True)
 
@@ -101,3 +120,59 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} / {self.external_id}"
+
+
+class ApiKey(models.Model):
+    """A model service's credential: scoped to one model version or to every version of one model.
+
+    The key is shown once at creation; only its prefix (for lookup) and the SHA-256 of the whole key are
+    stored. Keys are revoked, never deleted, so the generations they logged keep their provenance.
+    """
+
+    name = models.CharField(max_length=200, help_text="What the key is for, e.g. 'storyteller production'.")
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_sha256 = models.CharField(max_length=64)
+    ai_model = models.ForeignKey(
+        AIModel, on_delete=models.PROTECT, related_name="api_keys", null=True, blank=True,
+        help_text="Scope: every version of this model.",
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="api_keys", null=True, blank=True,
+        help_text="Scope: this one version only.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Updated at most once a minute per key, so authentication stays one read on the ingest path.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(ai_model__isnull=False, model_version__isnull=True)
+                    | models.Q(ai_model__isnull=True, model_version__isnull=False)
+                ),
+                name="api_key_exactly_one_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def scope_label(self) -> str:
+        if self.model_version_id:
+            return f"version {self.model_version}"
+        return f"all versions of {self.ai_model}"
