@@ -250,6 +250,8 @@ ROYALTIES_MODEL_DIR = Path(os.environ.get("ROYALTIES_MODEL_DIR") or DATA_DIR / "
 ROYALTIES_NIGHTLY_CHUNK_SIZE = _env_int("ROYALTIES_NIGHTLY_CHUNK_SIZE", 500, minimum=1)
 # Prompt and output text of attributed generations is purged after this many days (0 keeps it forever).
 ROYALTIES_GENERATION_TEXT_RETENTION_DAYS = _env_int("ROYALTIES_GENERATION_TEXT_RETENTION_DAYS", 90)
+# Largest revenue one logged generation may carry, in whole currency units: anything above is a bug upstream.
+ROYALTIES_MAX_GENERATION_REVENUE = _env_int("ROYALTIES_MAX_GENERATION_REVENUE", 1_000_000, minimum=1)
 
 # --- Stripe ---------------------------------------------------------------------------------------------
 # With no STRIPE_API_BASE the platform talks to the local fake Stripe server (manage.py fakestripe).
