@@ -259,7 +259,8 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "sk_test_fake_local")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:12111")
 STRIPE_CONNECT_BASE = os.environ.get("STRIPE_CONNECT_BASE", STRIPE_API_BASE)
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "whsec_fake_local")
-STRIPE_API_VERSION = os.environ.get("STRIPE_API_VERSION", "2024-06-20")
+# The version the installed stripe SDK (16.1.0) is pinned to: its typed objects describe exactly this version.
+STRIPE_API_VERSION = os.environ.get("STRIPE_API_VERSION", "2026-10-28.endive")
 STRIPE_MAX_RETRIES = _env_int("STRIPE_MAX_RETRIES", 5)
 STRIPE_CONCURRENCY = _env_int("STRIPE_CONCURRENCY", 25, minimum=1)
 
