@@ -49,10 +49,16 @@ def audit_record(
     reason: str = "",
     ip_address: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the audit trail (inside the caller's transaction, so it commits with the change)."""
+    """Append one event to the audit trail (inside the caller's transaction, so it commits with the change).
+
+    ``actor`` is the user who acted, or a label string for commands and tasks.
+    """
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
+    if isinstance(actor, str):
+        # Commands and tasks act under a label ("command:import_catalog"), not as a person.
+        actor_label, actor = actor_label or actor, None
     user = actor if getattr(actor, "is_authenticated", False) else None
     if not actor_label:
         actor_label = getattr(user, "email", "") or getattr(user, "username", "") or "system"
