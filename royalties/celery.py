@@ -21,6 +21,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "celery.backend_cleanup",
         "schedule": crontab(hour=4, minute=0),
     },
+    "attribution-purge-generation-text": {
+        # Retention: erase prompt/output text of generations attributed more than N days ago.
+        "task": "attribution.purge_generation_text",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
 
