@@ -1,6 +1,12 @@
+"""Mounted at /webhooks/: callbacks from outside services."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+
+from payouts.apis import StripeWebhookReceiveApi
 
 app_name = "webhooks"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("stripe/", StripeWebhookReceiveApi.as_view(), name="stripe"),
+]

@@ -1,0 +1,46 @@
+"""Read-only admin views of what Stripe told us (changes go through services, never the admin)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from payouts.models import BankPayout, ConnectedAccount, StripeEvent, StripeTransfer
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ConnectedAccount)
+class ConnectedAccountAdmin(_ReadOnly):
+    list_display = ["stripe_account_id", "contributor", "transfers_capability", "details_submitted",
+                    "disabled_reason", "stripe_synced_at"]
+    list_filter = ["transfers_capability", "details_submitted"]
+    search_fields = ["stripe_account_id", "contributor__display_name"]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(_ReadOnly):
+    list_display = ["event_id", "type", "account", "status", "attempts", "received_at", "processed_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["event_id", "account"]
+
+
+@admin.register(StripeTransfer)
+class StripeTransferAdmin(_ReadOnly):
+    list_display = ["stripe_transfer_id", "destination_account_id", "amount_minor", "amount_reversed_minor",
+                    "currency", "transfer_group", "stripe_created_at"]
+    search_fields = ["stripe_transfer_id", "destination_account_id", "transfer_group"]
+
+
+@admin.register(BankPayout)
+class BankPayoutAdmin(_ReadOnly):
+    list_display = ["stripe_payout_id", "connected_account", "amount_minor", "currency", "status", "failure_code"]
+    list_filter = ["status"]
