@@ -231,3 +231,40 @@ def celery_worker_factory(celery_app_live):
     yield _start
     for worker in started:
         worker.stop()
+
+
+# --- the fake Stripe server -----------------------------------------------------------------------------
+
+FAKE_STRIPE_KEY = "sk_test_fixture_key"
+
+
+@pytest.fixture(scope="session")
+def fake_stripe_server():
+    """One fake Stripe server per test process, on a free loopback port (real HTTP, real SDK)."""
+    from payouts.fakestripe import FakeStripeServer
+
+    server = FakeStripeServer(host="127.0.0.1", port=0, api_key=FAKE_STRIPE_KEY,
+                              webhook_retry_delays=(0.1, 0.3, 1.0)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_stripe(fake_stripe_server, settings):
+    """The fake Stripe server, emptied, with the platform's Stripe settings pointing at it."""
+    fake_stripe_server.reset()
+    settings.STRIPE_API_BASE = fake_stripe_server.url
+    settings.STRIPE_CONNECT_BASE = fake_stripe_server.url
+    settings.STRIPE_SECRET_KEY = FAKE_STRIPE_KEY
+    yield fake_stripe_server
+    fake_stripe_server.reset()
+
+
+@pytest.fixture
+def fake_stripe_webhooks(fake_stripe, live_server, settings):
+    """``fake_stripe`` plus webhook endpoints (platform and Connect) delivering to this test's live server,
+    their signing secrets in STRIPE_WEBHOOK_SECRET: events flow as they would from Stripe."""
+    from payouts.services import stripe_webhook_endpoints_register
+
+    settings.STRIPE_WEBHOOK_SECRET = ",".join(stripe_webhook_endpoints_register(base_url=live_server.url))
+    return fake_stripe
