@@ -1,0 +1,7 @@
+"""Services of the attribution app: code that writes. Import from the submodules:
+
+- ``attribution.services.ingest``: logging generations (the REST ingest path)
+- ``attribution.services.api_keys``: creating, revoking and checking model-service API keys
+- ``attribution.services.registry``: registering model versions and importing training manifests
+- ``attribution.services.retention``: purging prompt and output text of attributed generations
+"""
