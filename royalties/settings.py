@@ -244,6 +244,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("ROYALTIES_MAX_REQUEST_BYTES", 32 * 1024 
 ROYALTIES_MAX_UPLOAD_BYTES = _env_int("ROYALTIES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
 ROYALTIES_CURRENCY = os.environ.get("ROYALTIES_CURRENCY", "USD").upper()
 
+# --- Ledger ---------------------------------------------------------------------------------------------
+# The ledger imports no other app; its services record every money action through this callable.
+LEDGER_AUDIT_RECORDER = "audit.services.audit_record"
+
 # --- Attribution ----------------------------------------------------------------------------------------
 ROYALTIES_INDEX_DIR = Path(os.environ.get("ROYALTIES_INDEX_DIR") or DATA_DIR / "indexes")
 ROYALTIES_MODEL_DIR = Path(os.environ.get("ROYALTIES_MODEL_DIR") or DATA_DIR / "models")
