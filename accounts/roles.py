@@ -121,3 +121,34 @@ def role_grant(*, user: Any, role: str, actor: Any = None) -> None:
         action="role.grant", obj=user, actor=actor, actor_label="" if actor else "command:grant_role",
         before={"roles": before}, after={"roles": sorted(user_roles(user))},
     )
+
+
+@transaction.atomic
+def role_revoke(*, user: Any, role: str, actor: Any = None) -> None:
+    """Take a role away; a user left with no staff role loses the admin site (unless a superuser)."""
+    from audit.services import audit_record
+
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    before = sorted(user_roles(user))
+    user.groups.remove(*Group.objects.filter(name=role))
+    user.__dict__.pop("_royalty_roles", None)
+    after = sorted(user_roles(user))
+    if user.is_staff and not user.is_superuser and not (set(after) & STAFF_ROLES):
+        user.is_staff = False
+        user.save(update_fields=["is_staff"])
+    if before != after:
+        audit_record(
+            action="role.revoke", obj=user, actor=actor, actor_label="" if actor else "command:grant_role",
+            before={"roles": before}, after={"roles": after},
+        )
+
+
+@transaction.atomic
+def roles_set(*, user: Any, roles: set[str], actor: Any = None) -> None:
+    """Make ``user`` hold exactly ``roles`` (the admin's user form), granting and revoking through the above."""
+    held = set(user_roles(user))
+    for role in sorted(roles - held):
+        role_grant(user=user, role=role, actor=actor)
+    for role in sorted(held - roles):
+        role_revoke(user=user, role=role, actor=actor)

@@ -7,6 +7,7 @@ else (an executable, an archive, text in an unknown encoding) is refused.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -76,6 +77,8 @@ def content_sniff(*, data: bytes) -> Sniffed:
     text = _decode_text(data)
     if _SVG.match(text[:4096]):
         return Sniffed(kind="image", mime_type="image/svg+xml", text=None)
+    if _is_json_document(text):
+        return Sniffed(kind="code", mime_type="application/json", text=text)
     if looks_like_code(text):
         return Sniffed(kind="code", mime_type=_code_mime(text), text=text)
     return Sniffed(kind="text", mime_type="text/plain", text=text)
@@ -136,18 +139,19 @@ def looks_like_code(text: str) -> bool:
     return (code_lines >= 2 and fraction >= 0.3) or (fraction >= 0.15 and symbol_density >= 0.05)
 
 
+def _is_json_document(text: str) -> bool:
+    """A JSON object or array (data and configuration files are filed as code)."""
+    if not text.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _code_mime(text: str) -> str:
     head = text[:_HEURISTIC_WINDOW]
-    stripped = head.lstrip()
-    if stripped.startswith(("{", "[")):
-        import json
-
-        try:
-            json.loads(text)
-        except ValueError:
-            pass
-        else:
-            return "application/json"
     for pattern, mime in _LANGUAGES:
         if pattern.search(head):
             return mime

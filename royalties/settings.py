@@ -200,6 +200,9 @@ ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ROYALTIES_EMAIL_VERIFICATION", "man
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_MODEL_USERNAME_FIELD = "username"
 ACCOUNT_LOGOUT_ON_GET = False
+# Sign-up creates the contributor profile and grants the contributor role in the same transaction.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.ContributorSignupForm"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Contributor Royalties"
 
@@ -236,12 +239,20 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each enum after its model so the schema has no generated names.
+    "ENUM_NAME_OVERRIDES": {
+        "WorkStatusEnum": "contributors.models.Work.Status",
+        "WorkKindEnum": "contributors.models.Work.Kind",
+        "DisputeStatusEnum": "contributors.models.Dispute.Status",
+    },
 }
 # Largest request body the API accepts (a batch of 1,000 generations with prompts and outputs).
 DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("ROYALTIES_MAX_REQUEST_BYTES", 32 * 1024 * 1024, minimum=1024)
 
 # --- Catalog --------------------------------------------------------------------------------------------
 ROYALTIES_MAX_UPLOAD_BYTES = _env_int("ROYALTIES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
+# Files named by a catalog import uploaded in the admin are read from here (paths may not leave it).
+ROYALTIES_IMPORT_DIR = Path(os.environ.get("ROYALTIES_IMPORT_DIR") or DATA_DIR / "imports").resolve()
 ROYALTIES_CURRENCY = os.environ.get("ROYALTIES_CURRENCY", "USD").upper()
 
 # --- Ledger ---------------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from royalties.settings import CELERY_BROKER_URL, DATA_DIR, DATABASES
 
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Pages render {% static %} without a collectstatic run: the manifest storage would refuse every lookup.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True  # live-server (browser) tests get the CSS from the app folders
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 

@@ -40,7 +40,8 @@ def dispute_open(*, work: Work, claim_work: Work, claimant: Contributor, actor: 
     )
     if not created:
         return dispute
-    reason = f"dispute #{dispute.pk}: same content (sha256 {work.sha256[:12]}…) claimed by {claimant}"
+    # Both owners see this reason in their work's history: it names no one.
+    reason = f"dispute #{dispute.pk}: the same content (sha256 {work.sha256[:12]}…) was registered twice"
     for involved in (work, claim_work):
         work_status_change(work=involved, status=Work.Status.DISPUTED, actor=actor, reason=reason)
     audit_record(
