@@ -159,13 +159,15 @@ class FakeStripe:
         self.deliverer = WebhookDeliverer(build=self._delivery_build, done=self._delivery_done,
                                           retry_delays=webhook_retry_delays)
         self.state: dict[str, Any] = {}
-        self.reset()
         if self.state_path and self.state_path.exists():
+            self.reset(save=False)
             self.state = json.loads(self.state_path.read_text())
+        else:
+            self.reset()
 
     # --- state -------------------------------------------------------------------------------------------
 
-    def reset(self, *, platform_balance: dict[str, int] | None = None) -> None:
+    def reset(self, *, platform_balance: dict[str, int] | None = None, save: bool = True) -> None:
         """Forget everything: objects, keys, faults, rate limit, logs, queued webhooks."""
         self.deliverer.clear()
         with self.lock:
@@ -186,7 +188,8 @@ class FakeStripe:
             self.bucket = None
             self.request_log = []
             self.delivery_log = []
-            self._save()
+            if save:
+                self._save()
 
     def close(self) -> None:
         self.deliverer.stop()
