@@ -40,7 +40,7 @@ class IndexConfig:
         curvature: ``"ekfac"`` (eigenvalue-corrected K-FAC per layer, in the projected space), ``"kfac"``
             (K-FAC per layer, trace-matched), ``"trak"`` (TRAK's (ΦᵀΦ/N + λI)⁻¹ over all k dimensions) or
             ``"none"`` (plain projected gradient dot product).
-        damping_ratio: the damping rule. λ = damping_ratio × (mean eigenvalue of the curvature being
+        damping_ratio: the damping rule. λ = damping_ratio x (mean eigenvalue of the curvature being
             inverted), per layer block for kfac/ekfac and over the whole space for trak. Relative damping
             keeps λ away from zero (TRAK's default 0 makes the kernel singular once k ≥ N) and makes it
             independent of the loss scale. 0.1 is the value chosen on the benchmarks' validation splits

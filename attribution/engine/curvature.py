@@ -3,7 +3,7 @@
 All of them are symmetric, so the index stores raw projected gradients φ_i and the score of a query q is
 ⟨C⁻¹ φ_q, φ_i⟩: the curvature is applied to the (few) queries, never to the stored works.
 
-Damping rule (the one knob that decides most of the quality): λ = damping_ratio × mean eigenvalue of the
+Damping rule (the one knob that decides most of the quality): λ = damping_ratio x mean eigenvalue of the
 curvature being inverted, per block for K-FAC/EK-FAC and globally for TRAK, unless an absolute damping is
 given. A relative λ never collapses to zero (TRAK's default 0 is singular once k ≥ N) and does not depend on
 the scale of the loss.

@@ -364,16 +364,17 @@ class GradientIndex:
             return None
         if self._norms is None:
             preconditioners = self._preconditioner()
-            parts: list[list[torch.Tensor]] = [[] for _ in preconditioners]
-            for _, chunks in self._row_chunks():
+            device = torch.device(self.config.device)
+            # Preallocated: small long-lived tensors appended between large freed chunks would fragment
+            # the heap and make the process grow with N.
+            norms = torch.ones(len(preconditioners), self.num_works)
+            for start, chunks in self._row_chunks():
                 for c, (chunk, p) in enumerate(zip(chunks, preconditioners, strict=True)):
-                    device = torch.device(self.config.device)
                     chunk = chunk.to(device)
-                    self_influence = (p(chunk) * chunk).sum(1).clamp_min(0).sqrt().cpu()
-                    parts[c].append(self_influence)
-            norms = [torch.cat(part) for part in parts]
-            # A work whose gradient is exactly zero gets norm 1 (score 0 either way), never a division by 0.
-            self._norms = [torch.where(n > 0, n, torch.ones_like(n)) for n in norms]
+                    self_influence = torch.einsum("nk,nk->n", p(chunk), chunk).clamp_min(0).sqrt().cpu()
+                    # A work whose gradient is exactly zero keeps norm 1 (its score is 0 either way).
+                    norms[c, start:start + len(chunk)] = torch.where(self_influence > 0, self_influence, 1.0)
+            self._norms = list(norms)
         return self._norms
 
     def _block_scores(self, queries: torch.Tensor, start: int, chunks: list[torch.Tensor]) -> torch.Tensor:

@@ -234,7 +234,8 @@ def make_plan(model: nn.Module, config: IndexConfig) -> Plan:
         left = sum(e["numel"] for e in excluded)
         message = (f"attribution leaves out {len(excluded)} trainable parameter(s) "
                    f"({left} of {total_trainable} values, {left / max(total_trainable, 1):.1%}): "
-                   + ", ".join(e["name"] for e in excluded[:8]) + (" ..." if len(excluded) > 8 else ""))
+                   + ", ".join(f"{e['name']} ({e['reason']})" for e in excluded[:8])
+                   + (" ..." if len(excluded) > 8 else ""))
         logger.warning(message)
         warnings.warn(message, stacklevel=3)
     return Plan(blocks=ordered, coverage=coverage)

@@ -80,7 +80,7 @@ def test_excluded_parameters_are_reported_and_warned(lm):
 
 
 def test_include_patterns_select_layers(lm):
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="matches no include"):
         plan = make_plan(lm, IndexConfig(projection_dim=64, include=("proj.*", "mix.*")))
     assert [b.name for b in plan.blocks] == ["mix.weight", "proj.weight"]
     with pytest.raises(ValueError, match="no trainable parameter"):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import nn
 
@@ -67,7 +67,8 @@ def test_save_load_round_trip_gives_equal_scores(lm, train, queries, tmp_path):
     assert loaded.checksum == index.checksum
     assert loaded.fingerprint == model_fingerprint(lm)
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert manifest["config"]["seed"] == 0 and manifest["config"]["projection_dim"] == 64
+    assert manifest["config"]["seed"] == 0
+    assert manifest["config"]["projection_dim"] == 64
     assert {b["name"] for b in manifest["plan"]["coverage"]["blocks"]} >= {"wte.weight", "mix.weight"}
 
 
@@ -113,11 +114,12 @@ def test_top_k_equals_dense_reference(lm, train, queries, curvature):
     ref_values, _ = torch.topk(dense, 5, dim=1)
     torch.testing.assert_close(values, ref_values, atol=ATOL, rtol=RTOL)
     torch.testing.assert_close(torch.gather(dense, 1, rows), values, atol=ATOL, rtol=RTOL)
-    assert rows.dtype == torch.int64 and rows.shape == (7, 5)
+    assert rows.dtype == torch.int64
+    assert rows.shape == (7, 5)
 
 
 def test_scores_are_preconditioned_dot_products(lm, train, queries):
-    """score = φ_q (F + λI)⁻¹ φ_iᵀ with F = ΦᵀΦ/N and λ = ratio × mean eigenvalue (TRAK, the documented rule)."""
+    """score = φ_q (F + λI)⁻¹ φ_iᵀ with F = ΦᵀΦ/N and λ = ratio x mean eigenvalue (TRAK, the documented rule)."""
     index = GradientIndex.build(lm, lm_loss, train, config=IndexConfig(projection_dim=48, curvature="trak",
                                                                        dtype="float32", score_norm="none"))
     phi = index.train_features().double()
@@ -196,6 +198,7 @@ def test_index_files_are_float16_shards_with_scales(lm, train, tmp_path):
     shards = sorted((tmp_path / "idx" / "ckpt0").glob("shard*.npy"))
     assert len(shards) == 3  # 24 rows in shards of 10
     first = np.load(shards[0], mmap_mode="r")
-    assert first.dtype == np.float16 and first.shape == (10, index.feature_dim)
+    assert first.dtype == np.float16
+    assert first.shape == (10, index.feature_dim)
     assert set(index.manifest["files"]) >= {"work_ids.json", "ckpt0/curvature.npz", "ckpt0/shard00000.npy",
                                             "ckpt0/scale00002.npy"}

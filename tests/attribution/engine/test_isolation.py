@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_import_engine_does_not_load_django():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     code = ("import sys; import attribution.engine as e; e.GradientIndex; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'celery', 'royalties', 'rest_framework')); "
+            "web = ('django', 'celery', 'royalties', 'rest_framework'); "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in web); "
             "print('LOADED:' + ','.join(bad))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=120, check=True)
