@@ -39,7 +39,7 @@ from attribution.authentication import (
     request_api_key,
 )
 from attribution.models import AIModel
-from attribution.services.currencies import ISO_4217_CURRENCIES
+from attribution.services.currencies import ISO_4217_CODES
 from attribution.services.errors import InvalidInput, ItemError, ServiceError, TooLarge
 from attribution.services.ingest import MAX_BATCH, generation_body_parse, generation_ingest, micros_to_decimal_string
 from attribution.services.registry import manifest_import, model_version_register
@@ -224,7 +224,7 @@ class GenerationInputSerializer(serializers.Serializer):
                   "ROYALTIES_MAX_GENERATION_REVENUE units; stored exactly as integer micro-units.",
     )
     currency = EnumField(
-        sorted(ISO_4217_CURRENCIES), required=False, help_text="ISO 4217; defaults to the platform currency."
+        ISO_4217_CODES, required=False, help_text="ISO 4217; defaults to the platform currency."
     )
     generated_at = serializers.DateTimeField(help_text="When it was generated: ISO 8601 with a time zone offset.")
     metadata = serializers.DictField(required=False, help_text="Any JSON object, kept with the generation.")

@@ -244,6 +244,9 @@ SPECTACULAR_SETTINGS = {
         "WorkStatusEnum": "contributors.models.Work.Status",
         "WorkKindEnum": "contributors.models.Work.Kind",
         "DisputeStatusEnum": "contributors.models.Dispute.Status",
+        "GenerationIngestStatusEnum": ["created", "existing"],
+        "ManifestFormatEnum": ["csv", "jsonl"],
+        "CurrencyEnum": "attribution.services.currencies.ISO_4217_CODES",
     },
 }
 # Largest request body the API accepts (a batch of 1,000 generations with prompts and outputs).

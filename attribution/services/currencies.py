@@ -21,3 +21,5 @@ ISO_4217_CURRENCIES = frozenset(
         "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
     )
 )
+# In order, for documentation (the OpenAPI enum).
+ISO_4217_CODES = sorted(ISO_4217_CURRENCIES)
