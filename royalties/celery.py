@@ -26,6 +26,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "attribution.purge_generation_text",
         "schedule": crontab(hour=3, minute=30),
     },
+    "payouts-stripe-events-retry": {
+        # Stripe events stored but never processed (a lost task, a broker outage, Stripe down) are retried.
+        "task": "payouts.stripe_events_retry_pending",
+        "schedule": crontab(minute="*/10"),
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
 
