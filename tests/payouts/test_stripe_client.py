@@ -7,6 +7,7 @@ slept. Everything else is real: the SDK, HTTP, the fake's idempotency store and 
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 import stripe
@@ -78,6 +79,30 @@ def test_a_transfer_carries_the_payout_key_and_replays_instead_of_paying_twice(f
     assert first.metadata.to_dict() == {"payout_id": "501", "run_id": "3"}
     assert [r["idempotency_key"] for r in transfer_requests(fake_stripe)] == ["transfer:501", "transfer:501"]
     assert len(list(stripe_client.transfer_list(transfer_group="run-3"))) == 1
+
+
+def test_concurrent_sends_of_one_payout_make_one_transfer(fake_stripe, destination):
+    # A double-clicked "execute" or two workers racing on the same payout, at the same moment.
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            results.append(send(destination, payout_id=777).id)
+        except BaseException as exc:  # collected, so the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert errors == []
+    assert len(results) == 8
+    assert len(set(results)) == 1
+    assert [t.id for t in stripe_client.transfer_list(transfer_group="run-3")] == results[:1]
+    assert sum(1 for r in transfer_requests(fake_stripe) if r["replayed"]) == 7
 
 
 def test_reusing_a_payout_key_with_other_parameters_is_an_idempotency_conflict(fake_stripe, destination):
