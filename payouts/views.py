@@ -81,7 +81,12 @@ def _own_contributor(request: HttpRequest) -> Contributor:
 
 def _stripe_error(request: HttpRequest, exc: stripe_client.StripeFailure) -> HttpResponse:
     logger.warning("payout account: %s", exc)
-    messages.error(request, "We could not reach Stripe just now. Please try again in a few minutes.")
+    if isinstance(exc, stripe_client.StripeUnavailable):
+        messages.error(request, "We could not reach Stripe just now. Please try again in a few minutes.")
+    else:
+        # Stripe's own message is for us (it names parameters and keys), not for the contributor.
+        messages.error(request, "Stripe could not set up your payout account just now. Please try again later; "
+                       "if it keeps happening, contact support.")
     return redirect("payout_account:detail")
 
 

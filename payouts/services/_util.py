@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
-
 
 def from_unix(value: int | None) -> dt.datetime | None:
     """Stripe's Unix timestamps as aware datetimes (UTC)."""
     if value is None:
         return None
     return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
-
-
-def now() -> dt.datetime:
-    return timezone.now()

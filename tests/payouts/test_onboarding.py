@@ -240,3 +240,15 @@ def test_requirement_labels_are_readable_and_deduplicated():
                                  "something.new"])
 
     assert labels == ["Your date of birth", "A bank account for payouts", "something.new"]
+
+
+def test_stripe_refusing_shows_a_message_for_people_not_stripes(portal, fake_stripe, contributor):
+    fake_stripe.add_fault("decline", method="POST", path="/v1/accounts", status=400, code="country_unsupported",
+                          message="Connected accounts in XX are not supported by platform acct_1 (param: country).")
+
+    response = portal.post(f"{PAGE}start/", follow=True)
+
+    page = response.content.decode()
+    assert "Stripe could not set up your payout account just now" in page
+    assert "param: country" not in page
+    assert not ConnectedAccount.objects.exists()
