@@ -149,8 +149,9 @@ class ModelAdapter(abc.ABC):
     """
 
     method: ClassVar[str] = METHOD_GRADIENT
-    # What kind of works this adapter reads ("text" or "image"); other kinds are refused with a clear error.
     modality: ClassVar[str] = "text"
+    # The work kinds this adapter reads (None: any); others are refused with a clear error.
+    work_kinds: ClassVar[tuple[str, ...] | None] = None
     default_batch_size: ClassVar[int] = 16
 
     def __init__(self, checkpoint_uri: str, config: dict[str, Any] | None, *, model_version_label: str) -> None:
@@ -214,8 +215,11 @@ class ModelAdapter(abc.ABC):
     def generation_batches(self, generations: Sequence[GenerationInput], batch_size: int) -> Iterable[Any]:
         """Batches over ``generations`` in order, one row per generation."""
 
-    def check_work_kinds(self, works: Sequence[WorkInput], kinds: Iterable[str]) -> None:
-        allowed = set(kinds)
+    def check_works(self, works: Sequence[WorkInput]) -> None:
+        """Refuse works of a kind this adapter cannot read (before any model is loaded)."""
+        if self.work_kinds is None:
+            return
+        allowed = set(self.work_kinds)
         bad = [w for w in works if w.kind not in allowed]
         if bad:
             sample = ", ".join(f"{w.id} ({w.kind})" for w in bad[:5])

@@ -42,6 +42,7 @@ class HFCausalLMAdapter(ModelAdapter):
 
     method = METHOD_GRADIENT
     modality = "text"
+    work_kinds = ("text", "code")
     default_batch_size = 8
 
     def __init__(self, checkpoint_uri: str, config: dict[str, Any] | None, *, model_version_label: str) -> None:
@@ -148,7 +149,7 @@ class HFCausalLMAdapter(ModelAdapter):
         return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
 
     def work_batches(self, works: Sequence[WorkInput], batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
-        self.check_work_kinds(works, ("text", "code"))
+        self.check_works(works)
         for chunk in batched(works, batch_size):
             yield self.collate([("", work.text_content()) for work in chunk])
 

@@ -88,7 +88,8 @@ class ByteGPT(nn.Module):
         _, t = input_ids.shape  # (B, T)
         if t > self.config.block_size:
             raise ValueError(f"sequence of {t} tokens is longer than block_size {self.config.block_size}")
-        pos = torch.arange(t, device=input_ids.device)
+        # Positions as a (1, T) batch: the gradient engine reads a leading dimension of 1 as "shared by all".
+        pos = torch.arange(t, device=input_ids.device).unsqueeze(0)  # (1, T)
         x = self.tok_emb(input_ids) + self.pos_emb(pos)  # (B, T, C)
         for block in self.blocks:
             x = block(x)

@@ -84,6 +84,7 @@ class TextRetrievalAdapter(ModelAdapter):
 
     method = METHOD_RETRIEVAL
     modality = "text"
+    work_kinds = ("text", "code")
     default_batch_size = 32
 
     @property
@@ -131,7 +132,7 @@ class TextRetrievalAdapter(ModelAdapter):
         return SentenceEncoder(model)
 
     def work_batches(self, works: Sequence[WorkInput], batch_size: int) -> Iterator[list[list[str]]]:
-        self.check_work_kinds(works, ("text", "code"))
+        self.check_works(works)
         for chunk in batched(works, batch_size):
             yield [split_words(w.text_content(), self.chunk_words, self.max_chunks) for w in chunk]
 
@@ -184,6 +185,7 @@ class ImageRetrievalAdapter(ModelAdapter):
 
     method = METHOD_RETRIEVAL
     modality = "image"
+    work_kinds = ("image",)
     default_batch_size = 256
 
     def validate(self) -> None:
@@ -210,7 +212,7 @@ class ImageRetrievalAdapter(ModelAdapter):
         return torch.from_numpy(grids)
 
     def work_batches(self, works: Sequence[WorkInput], batch_size: int) -> Iterator[torch.Tensor]:
-        self.check_work_kinds(works, ("image",))
+        self.check_works(works)
         for chunk in batched(works, batch_size):
             yield self._grids([w.read_bytes() for w in chunk], "image work")
 

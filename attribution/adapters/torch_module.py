@@ -53,7 +53,6 @@ class TorchModuleAdapter(ModelAdapter):
 
     method = METHOD_GRADIENT
     modality = "any"
-    work_kinds: ClassVar[tuple[str, ...] | None] = None  # None: any kind; subclasses narrow it
     # Subclasses (the reference models) fix these instead of reading them from the config.
     module_path: ClassVar[str | None] = None
 
@@ -147,8 +146,7 @@ class TorchModuleAdapter(ModelAdapter):
         return self._resolve("collate_generations", required=True)(generations)
 
     def work_batches(self, works: Sequence[WorkInput], batch_size: int) -> Iterator[Any]:
-        if self.work_kinds is not None:
-            self.check_work_kinds(works, self.work_kinds)
+        self.check_works(works)
         for chunk in batched(works, batch_size):
             yield self.collate_works(chunk)
 

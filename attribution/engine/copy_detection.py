@@ -10,10 +10,11 @@ say. Two detectors share one index object, built once per model version and quer
   shingles, so short common phrases never count; shingles found in many works (``stop_min_works``, or
   ``stop_fraction`` of the corpus) are dropped at build time as boilerplate (licences, greetings, quotations).
   A paraphrase shares no 8-word run and does not match.
-- **Images**: a 64-bit DCT perceptual hash (pHash) plus a 64-bit gradient hash (dHash) per work; a generation
-  is hashed whole and in sub-windows (to find a work pasted into a larger image) and matches a work when the
-  128-bit Hamming distance is at most ``max_image_distance``. The match reports the window (region) and
-  distance.
+- **Images**: a 64-bit DCT perceptual hash (pHash), a 64-bit gradient hash (dHash) and a 16x16 thumbnail per
+  work; a generation is examined whole and in sub-windows (to find a work pasted into a larger image) and
+  matches a work when the 128-bit Hamming distance is at most ``max_image_distance`` and the thumbnails
+  correlate at ``min_image_correlation`` or more. The match reports the window (region), distance and
+  correlation.
 
 Plain numpy/PIL: no Django import.
 """
@@ -55,7 +56,8 @@ class CopyDetectionConfig:
         stop_min_works: a shingle present in at least this many works is boilerplate and ignored...
         stop_fraction: ...as is one present in at least this fraction of all works (whichever is larger).
         max_positions_per_work: postings kept per (shingle, work), so a repeated line cannot blow up the index.
-        max_image_distance: largest 128-bit Hamming distance (pHash + dHash) counted as a near-duplicate image.
+        max_image_distance: largest 128-bit Hamming distance (pHash + dHash) of a candidate near-duplicate...
+        min_image_correlation: ...which must also correlate this well with the work (16x16 thumbnails).
         window_scales: sub-window sizes (fractions of the generation's side) searched for a pasted-in work.
     """
 
@@ -65,7 +67,8 @@ class CopyDetectionConfig:
     stop_min_works: int = 5
     stop_fraction: float = 0.01
     max_positions_per_work: int = 8
-    max_image_distance: int = 16
+    max_image_distance: int = 28
+    min_image_correlation: float = 0.98
     window_scales: tuple[float, ...] = (0.5, 0.75)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class CopyDetectionConfig:
             raise ValueError(f"min_match_words ({self.min_match_words}) must be >= ngram ({self.ngram})")
         if not 0 <= self.max_image_distance <= 128:
             raise ValueError(f"max_image_distance must be in [0, 128], got {self.max_image_distance}")
+        if not -1.0 <= self.min_image_correlation <= 1.0:
+            raise ValueError(f"min_image_correlation must be in [-1, 1], got {self.min_image_correlation}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class ImageCopyMatch:
 
     work_id: int
     distance: int  # Hamming distance over 128 bits (0 = identical hashes)
+    correlation: float  # of the mean-removed 16x16 thumbnails (1.0 = same picture up to brightness/contrast)
     region: tuple[int, int, int, int]  # (left, top, right, bottom) in generation pixels
     whole_image: bool
 
@@ -370,6 +376,17 @@ def image_hashes(gray: np.ndarray) -> tuple[np.uint64, np.uint64]:
     return phash(gray), dhash(gray)
 
 
+THUMB_SIDE = 16
+
+
+def thumbnail(gray: np.ndarray) -> np.ndarray:
+    """A 16x16 area-averaged reduction, mean removed and L2-normalised ``[256]`` (all zeros for a flat image)."""
+    small = _resize(gray, THUMB_SIDE, THUMB_SIDE).reshape(-1)
+    small = small - small.mean()
+    norm = np.linalg.norm(small)
+    return (small / norm if norm > 1e-9 else small).astype(np.float32)
+
+
 def _windows(height: int, width: int, scales: Sequence[float]) -> list[tuple[int, int, int, int]]:
     """The whole image, then sub-windows at each scale, stride about half a window, touching every edge."""
     out = [(0, 0, width, height)]
@@ -388,29 +405,38 @@ def _positions(span: int, size: int) -> list[int]:
 
 @dataclass
 class ImageHashIndex:
-    """pHash + dHash of every image work."""
+    """pHash + dHash and a 16x16 thumbnail of every image work.
+
+    The hashes find candidates cheaply; the thumbnail confirms them: a near-duplicate's mean-removed thumbnail
+    correlates with the work's at ``min_image_correlation`` or more. Hashes alone confuse small images of the
+    same shape (two writers' 8x8 "1"s differ by as few bits as a noisy copy does); the correlation does not.
+    """
 
     config: CopyDetectionConfig
     work_ids: np.ndarray  # (N,) int64
     phashes: np.ndarray  # (N,) uint64
     dhashes: np.ndarray  # (N,) uint64
+    thumbs: np.ndarray  # (N, 256) float16, mean-removed and L2-normalised
 
     @classmethod
     def build(cls, images: Iterable[tuple[int, bytes | np.ndarray]], config: CopyDetectionConfig) -> ImageHashIndex:
         ids: list[int] = []
         ph: list[np.uint64] = []
         dh: list[np.uint64] = []
+        th: list[np.ndarray] = []
         for work_id, image in images:
             gray = decode_gray(image) if isinstance(image, bytes | bytearray) else np.asarray(image, np.float32)
             p, d = image_hashes(gray)
             ids.append(int(work_id))
             ph.append(p)
             dh.append(d)
+            th.append(thumbnail(gray))
         return cls(
             config=config,
             work_ids=np.asarray(ids, dtype=np.int64),
             phashes=np.asarray(ph, dtype=np.uint64),
             dhashes=np.asarray(dh, dtype=np.uint64),
+            thumbs=np.asarray(th, dtype=np.float16).reshape(len(ids), THUMB_SIDE * THUMB_SIDE),
         )
 
     def query(self, image: bytes | np.ndarray) -> list[ImageCopyMatch]:
@@ -419,26 +445,33 @@ class ImageHashIndex:
             return []
         gray = decode_gray(image) if isinstance(image, bytes | bytearray) else np.asarray(image, np.float32)
         height, width = gray.shape
+        thumbs = self.thumbs.astype(np.float32)
+        best_corr = np.full(len(self.work_ids), -2.0)
         best_dist = np.full(len(self.work_ids), 129, dtype=np.int64)
         best_win = np.zeros(len(self.work_ids), dtype=np.int64)
         windows = _windows(height, width, self.config.window_scales)
         for w_index, (left, top, right, bottom) in enumerate(windows):
-            p, d = image_hashes(gray[top:bottom, left:right])
+            window = gray[top:bottom, left:right]
+            p, d = image_hashes(window)
             dist = np.bitwise_count(self.phashes ^ p).astype(np.int64) + np.bitwise_count(self.dhashes ^ d)
-            better = dist < best_dist
+            corr = thumbs @ thumbnail(window)  # (N,)
+            ok = (dist <= self.config.max_image_distance) & (corr >= self.config.min_image_correlation)
+            better = ok & (corr > best_corr)
+            best_corr[better] = corr[better]
             best_dist[better] = dist[better]
             best_win[better] = w_index
-        hits = np.flatnonzero(best_dist <= self.config.max_image_distance)
+        hits = np.flatnonzero(best_corr >= self.config.min_image_correlation)
         matches = [
             ImageCopyMatch(
                 work_id=int(self.work_ids[i]),
                 distance=int(best_dist[i]),
+                correlation=round(min(1.0, float(best_corr[i])), 4),  # float16 thumbs can overshoot 1
                 region=windows[int(best_win[i])],
                 whole_image=int(best_win[i]) == 0,
             )
             for i in hits
         ]
-        matches.sort(key=lambda m: (m.distance, m.work_id))
+        matches.sort(key=lambda m: (-m.correlation, m.distance, m.work_id))
         return matches
 
 
@@ -510,7 +543,11 @@ class CopyIndex:
             work_ids=self.text.work_ids,
         )
         np.savez(
-            out / IMAGE_FILE, work_ids=self.images.work_ids, phashes=self.images.phashes, dhashes=self.images.dhashes
+            out / IMAGE_FILE,
+            work_ids=self.images.work_ids,
+            phashes=self.images.phashes,
+            dhashes=self.images.dhashes,
+            thumbs=self.images.thumbs,
         )
         files = {name: _sha256(out / name) for name in (TEXT_FILE, IMAGE_FILE)}
         cfg = asdict(self.config)
@@ -547,7 +584,9 @@ class CopyIndex:
                 stats=doc.get("text_stats", {}),
             )
         with np.load(root / IMAGE_FILE) as i:
-            images = ImageHashIndex(config=cfg, work_ids=i["work_ids"], phashes=i["phashes"], dhashes=i["dhashes"])
+            images = ImageHashIndex(
+                config=cfg, work_ids=i["work_ids"], phashes=i["phashes"], dhashes=i["dhashes"], thumbs=i["thumbs"]
+            )
         return cls(text=text, images=images, config=cfg)
 
 
