@@ -6,13 +6,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
-from django.views.decorators.http import require_POST
 
 from contributors.admin.common import history_table, report_errors
 from contributors.models import BPS_TOTAL, Dispute
@@ -184,10 +183,11 @@ def _owners(work) -> str:
     return ", ".join(f"{o.contributor.display_name} ({o.bps} bp)" for o in owners) or "—"
 
 
-@require_POST
 def _resolve(model_admin: DisputeAdmin, request, pk: int):
     if not model_admin.has_change_permission(request):
         raise Http404
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     dispute = get_object_or_404(Dispute, pk=pk)
     form = ResolveForm(request.POST)
     if form.is_valid():

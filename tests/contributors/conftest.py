@@ -39,6 +39,14 @@ def _media_in_tmp(settings, tmp_path):
     settings.ROYALTIES_IMPORT_DIR.mkdir()
 
 
+def owners_of(work) -> dict[str, int]:
+    """A work's owners by display name, e.g. {"Ada": 6000, "Bob": 4000}."""
+    from contributors.models import Ownership
+
+    rows = Ownership.objects.filter(work=work).select_related("contributor")
+    return {o.contributor.display_name: o.bps for o in rows}
+
+
 def media_files(settings) -> list[Path]:
     root = Path(settings.MEDIA_ROOT)
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
