@@ -378,10 +378,13 @@ def event_retrieve(*, event_id: str, account_id: str | None = None) -> stripe.Ev
     return _call("event.retrieve", lambda c, o: c.v1.events.retrieve(event_id, options=o), account_id=account_id)
 
 
-def webhook_endpoint_create(*, url: str, enabled_events: list[str], connect: bool, key: str) -> stripe.WebhookEndpoint:
+def webhook_endpoint_create(*, url: str, enabled_events: list[str], connect: bool, key: str,
+                            metadata: Mapping[str, str] | None = None) -> stripe.WebhookEndpoint:
     """Register a webhook endpoint; the answer's ``secret`` (shown only here) verifies its deliveries."""
-    params = {"url": url, "enabled_events": enabled_events, "connect": connect,
-              "api_version": settings.STRIPE_API_VERSION}
+    params: dict[str, Any] = {"url": url, "enabled_events": enabled_events, "connect": connect,
+                              "api_version": settings.STRIPE_API_VERSION}
+    if metadata:
+        params["metadata"] = dict(metadata)
     return _call("webhook_endpoint.create", lambda c, o: c.v1.webhook_endpoints.create(params=params, options=o),
                  idempotency_key=key)
 

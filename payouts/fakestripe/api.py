@@ -20,6 +20,10 @@ from payouts.fakestripe.params import (
     get_str,
     get_url,
     reject_unknown,
+    require_currency,
+    require_int,
+    require_str,
+    require_url,
 )
 from payouts.fakestripe.store import RequestContext, previous_attributes
 
@@ -203,12 +207,12 @@ def account_list(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
 def account_link_create(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     _platform_only(ctx)
     reject_unknown(params, {"account", "refresh_url", "return_url", "type", "collect", "collection_options"})
-    account_id = get_str(params, "account", required=True)
-    link_type = get_str(params, "type", required=True)
+    account_id = require_str(params, "account")
+    link_type = require_str(params, "type")
     if link_type not in ("account_onboarding", "account_update"):
         raise invalid_param("type", "Invalid type: must be one of account_onboarding or account_update")
-    refresh_url = get_url(params, "refresh_url", required=True)
-    return_url = get_url(params, "return_url", required=True)
+    refresh_url = require_url(params, "refresh_url")
+    return_url = require_url(params, "return_url")
     account = ctx.store.get(account_id, kind="account", param="account")
     if link_type == "account_update" and account["type"] != "custom":
         raise invalid_param("type", "You cannot create `account_update` type Account Links for this account: "
@@ -230,9 +234,9 @@ def transfer_create(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     _platform_only(ctx)
     reject_unknown(params, {"amount", "currency", "destination", "description", "metadata", "transfer_group",
                             "source_transaction", "source_type"})
-    amount = get_int(params, "amount", required=True, minimum=1)
-    currency = get_currency(params)
-    destination_id = get_str(params, "destination", required=True)
+    amount = require_int(params, "amount", minimum=1)
+    currency = require_currency(params)
+    destination_id = require_str(params, "destination")
     description = get_str(params, "description", max_length=1000)
     metadata = get_metadata(params) or {}
     transfer_group = get_str(params, "transfer_group", max_length=500)
@@ -446,19 +450,20 @@ def _enabled_events(params: dict[str, Any], *, required: bool) -> list[str] | No
 def webhook_endpoint_create(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     _platform_only(ctx)
     reject_unknown(params, {"url", "enabled_events", "connect", "api_version", "description", "metadata"})
-    url = get_url(params, "url", required=True)
-    enabled = _enabled_events(params, required=True)
+    url = require_url(params, "url")
+    enabled = _enabled_events(params, required=True) or []
     connect = get_bool(params, "connect")
     api_version = get_str(params, "api_version")
     description = get_str(params, "description")
     metadata = get_metadata(params) or {}
     ctx.begin()
     endpoint = objects.webhook_endpoint(endpoint_id=objects.new_id("we"), created=ctx.now, url=url,
-                                        enabled_events=enabled, connect=connect, api_version=api_version,
+                                        enabled_events=enabled, api_version=api_version,
                                         description=description, metadata=metadata)
     ctx.store.put(endpoint)
     secret = ctx.store.endpoint_secret()
     ctx.store.state["endpoint_secrets"][endpoint["id"]] = secret
+    ctx.store.state["endpoint_connect"][endpoint["id"]] = connect
     # Only the creation response carries the signing secret, as on Stripe.
     return {**endpoint, "secret": secret}
 

@@ -228,14 +228,13 @@ def payout(*, payout_id: str, amount: int, currency: str, created: int, destinat
     }
 
 
-def webhook_endpoint(*, endpoint_id: str, created: int, url: str, enabled_events: list[str], connect: bool,
+def webhook_endpoint(*, endpoint_id: str, created: int, url: str, enabled_events: list[str],
                      api_version: str | None, description: str | None, metadata: dict[str, str]) -> dict[str, Any]:
     return {
         "id": endpoint_id,
         "object": "webhook_endpoint",
         "api_version": api_version,
         "application": None,
-        "connect": connect,
         "created": created,
         "description": description,
         "enabled_events": enabled_events,

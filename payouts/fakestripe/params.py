@@ -116,3 +116,27 @@ def get_hash(params: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid_param(name, f"Invalid hash: {name}")
     return value
+
+
+def require_str(params: dict[str, Any], name: str, *, max_length: int = 5000) -> str:
+    value = get_str(params, name, required=True, max_length=max_length)
+    assert value is not None  # get_str raised parameter_missing otherwise
+    return value
+
+
+def require_int(params: dict[str, Any], name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = get_int(params, name, required=True, minimum=minimum, maximum=maximum)
+    assert value is not None
+    return value
+
+
+def require_currency(params: dict[str, Any], name: str = "currency") -> str:
+    value = get_currency(params, name, required=True)
+    assert value is not None
+    return value
+
+
+def require_url(params: dict[str, Any], name: str) -> str:
+    value = get_url(params, name, required=True)
+    assert value is not None
+    return value

@@ -256,9 +256,13 @@ class FakeStripeServer:
                  api_key: str | None = None, webhook_secret: str | None = None,
                  state_path: str | Path | None = None, **options: Any):
         self.fake = FakeStripe(api_key=api_key, webhook_secret=webhook_secret, state_path=state_path, **options)
-        self.httpd = _HTTPServer((host, port), self.fake)
+        try:
+            self.httpd = _HTTPServer((host, port), self.fake)
+        except OSError:
+            self.fake.close()  # no half-started server: stop the webhook thread too
+            raise
         bound_host, bound_port = self.httpd.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        self.url = f"http://{bound_host!s}:{bound_port}"
         self.fake.public_url = (public_url or self.url).rstrip("/")
         self._thread: threading.Thread | None = None
 
@@ -274,6 +278,11 @@ class FakeStripeServer:
 
     def serve_forever(self) -> None:
         self.httpd.serve_forever()
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C reaches the caller: the join wakes up regularly)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
 
     def stop(self) -> None:
         self.httpd.shutdown()

@@ -161,7 +161,7 @@ class FakeStripe:
         self.state: dict[str, Any] = {}
         if self.state_path and self.state_path.exists():
             self.reset(save=False)
-            self.state = json.loads(self.state_path.read_text())
+            self.state.update(json.loads(self.state_path.read_text()))  # keys newer than the file stay fresh
         else:
             self.reset()
 
@@ -183,6 +183,7 @@ class FakeStripe:
                 "sessions": {},
                 "idempotency": {},
                 "endpoint_secrets": {},
+                "endpoint_connect": {},
             }
             self.faults = []
             self.bucket = None
@@ -254,16 +255,20 @@ class FakeStripe:
         }
         if account:
             event["account"] = account
-        targets = [
-            ep for ep in self.find("webhook_endpoint")
-            if ep["status"] == "enabled" and bool(ep["connect"]) == bool(account)
-            and ("*" in ep["enabled_events"] or event_type in ep["enabled_events"])
-        ]
+        targets = self._endpoints_for(event_type, account)
         event["pending_webhooks"] = len(targets)
         self.put(event, owner=account)
         for endpoint in targets:
             self.deliverer.enqueue(event["id"], endpoint["id"])
         return event
+
+    def _endpoints_for(self, event_type: str, account: str | None) -> list[dict[str, Any]]:
+        """Enabled endpoints subscribed to ``event_type``: Connect endpoints get connected accounts' events,
+        the others the platform's own (Stripe keeps the flag internally: the object does not show it)."""
+        connect_flags = self.state["endpoint_connect"]
+        return [ep for ep in self.find("webhook_endpoint")
+                if ep["status"] == "enabled" and connect_flags.get(ep["id"], False) == bool(account)
+                and ("*" in ep["enabled_events"] or event_type in ep["enabled_events"])]
 
     def redeliver(self, event_id: str) -> int:
         """Send an event again to every matching endpoint (Stripe's "Resend"); returns how many."""
@@ -271,10 +276,7 @@ class FakeStripe:
             event = self.state["objects"].get(event_id)
             if event is None or event.get("object") != "event":
                 raise no_such("event", event_id)
-            account = event.get("account")
-            targets = [ep for ep in self.find("webhook_endpoint")
-                       if ep["status"] == "enabled" and bool(ep["connect"]) == bool(account)
-                       and ("*" in ep["enabled_events"] or event["type"] in ep["enabled_events"])]
+            targets = self._endpoints_for(event["type"], event.get("account"))
         for endpoint in targets:
             self.deliverer.enqueue(event_id, endpoint["id"])
         return len(targets)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from payouts import stripe_client
 from payouts.models import StripeEvent
-from payouts.services._util import from_unix
+from payouts.services._util import from_unix_required
 from payouts.services.accounts import connected_account_apply
 from payouts.services.mirrors import bank_payout_apply, stripe_transfer_apply
 
@@ -113,7 +113,7 @@ def stripe_event_record(*, event: dict[str, Any], payload: dict[str, Any]) -> tu
                 "type": event["type"],
                 "account": event.get("account") or "",
                 "api_version": event.get("api_version") or "",
-                "stripe_created_at": from_unix(event["created"]),
+                "stripe_created_at": from_unix_required(event["created"]),
                 "livemode": bool(event.get("livemode")),
                 "payload": payload,
             },
@@ -165,7 +165,7 @@ def stripe_event_process(*, event_id: str) -> StripeEvent:
             if locked.status in _DONE:
                 return locked  # another worker finished it first
             status = StripeEvent.Status.PROCESSED
-            if ignored is None:
+            if ignored is None and handler is not None:
                 try:
                     outcome = handler.apply(event=locked, current=current, read_at=read_at)
                 except EventIgnored as exc:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.services import audit_record, audit_snapshot
 from payouts import stripe_client
 from payouts.models import BankPayout, ConnectedAccount, StripeTransfer
-from payouts.services._util import from_unix
+from payouts.services._util import from_unix, from_unix_required
 
 _TRANSFER_TRACKED = ["amount_minor", "amount_reversed_minor", "reversed", "currency", "destination_account_id",
                      "transfer_group"]
@@ -32,15 +32,12 @@ def stripe_transfer_apply(*, data: dict[str, Any], read_at: dt.datetime, actor: 
     read; whichever read is newer wins. A change of the reversed amount is audited: it takes money back.
     """
     with transaction.atomic():
-        row = StripeTransfer.objects.select_for_update().filter(stripe_transfer_id=data["id"]).first()
-        if row is not None and row.stripe_synced_at > read_at:
-            return row
-        created = row is None
-        if created:
-            row = StripeTransfer(stripe_transfer_id=data["id"])
-            before = None
-        else:
-            before = audit_snapshot(row, fields=_TRANSFER_TRACKED)
+        existing = StripeTransfer.objects.select_for_update().filter(stripe_transfer_id=data["id"]).first()
+        if existing is not None and existing.stripe_synced_at > read_at:
+            return existing
+        created = existing is None
+        row = existing or StripeTransfer(stripe_transfer_id=data["id"])
+        before = None if created else audit_snapshot(row, fields=_TRANSFER_TRACKED)
         row.destination_account_id = _id_of(data.get("destination"))
         row.amount_minor = int(data["amount"])
         row.amount_reversed_minor = int(data.get("amount_reversed") or 0)
@@ -49,14 +46,14 @@ def stripe_transfer_apply(*, data: dict[str, Any], read_at: dt.datetime, actor: 
         row.transfer_group = data.get("transfer_group") or ""
         row.metadata = dict(data.get("metadata") or {})
         row.balance_transaction_id = _id_of(data.get("balance_transaction"))
-        row.stripe_created_at = from_unix(data["created"])
+        row.stripe_created_at = from_unix_required(data["created"])
         row.stripe_synced_at = read_at
         row.save()
         after = audit_snapshot(row, fields=_TRANSFER_TRACKED)
         if created:
             audit_record(action="stripe_transfer.record", obj=row, actor=actor, actor_label="" if actor else "stripe",
                          after=after, reason=reason)
-        elif before != after:
+        elif before is not None and before != after:
             action = ("stripe_transfer.reversal" if before["amount_reversed_minor"] != row.amount_reversed_minor
                       else "stripe_transfer.update")
             audit_record(action=action, obj=row, actor=actor, actor_label="" if actor else "stripe", before=before,
@@ -90,7 +87,7 @@ def bank_payout_apply(*, data: dict[str, Any], account_id: str, read_at: dt.date
         row.failure_code = data.get("failure_code") or ""
         row.failure_message = (data.get("failure_message") or "")[:500]
         row.arrival_date = from_unix(data.get("arrival_date"))
-        row.stripe_created_at = from_unix(data["created"])
+        row.stripe_created_at = from_unix_required(data["created"])
         row.stripe_synced_at = read_at
         row.save()
         if old_status != row.status:

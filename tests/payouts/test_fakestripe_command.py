@@ -52,9 +52,9 @@ def test_the_command_serves_the_api_and_registers_both_webhook_endpoints(tmp_pat
         account = client.v1.accounts.create(params={"type": "express",
                                                     "capabilities": {"transfers": {"requested": True}}})
         assert account.id.startswith("acct_")
-        assert sorted((e.connect, tuple(e.enabled_events)) for e in endpoints) == [
-            (False, ("transfer.created", "transfer.reversed", "transfer.updated")),
-            (True, ("account.updated", "payout.failed", "payout.paid")),
+        assert sorted((e.metadata["royalties_endpoint"], tuple(e.enabled_events)) for e in endpoints) == [
+            ("connect", ("account.updated", "payout.failed", "payout.paid")),
+            ("platform", ("transfer.created", "transfer.reversed", "transfer.updated")),
         ]
         assert {e.url for e in endpoints} == {"http://127.0.0.1:9/webhooks/stripe/"}
     finally:

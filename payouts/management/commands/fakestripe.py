@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from payouts.fakestripe import FakeStripeServer
-from payouts.services.webhook_endpoints import CONNECT_EVENTS, PLATFORM_EVENTS
+from payouts.services.webhook_endpoints import CONNECT_EVENTS, ENDPOINT_KIND_KEY, PLATFORM_EVENTS
 
 
 class Command(BaseCommand):
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"fake Stripe listening on {server.url}"))
             self.stdout.write(f"  test control: {server.url}/_fake/  (reset, faults, rate_limit, accounts/<id>/...)")
             self.stdout.write("Press Ctrl-C to stop.")
-            server._thread.join()
+            server.wait()
         except KeyboardInterrupt:
             self.stdout.write("stopping")
         finally:
@@ -58,9 +58,12 @@ class Command(BaseCommand):
         signed with STRIPE_WEBHOOK_SECRET so the site verifies them with no further setup."""
         client = stripe.StripeClient(settings.STRIPE_SECRET_KEY, base_addresses={"api": server.url},
                                      stripe_version=settings.STRIPE_API_VERSION, max_network_retries=0)
-        existing = {(ep.url, bool(ep.connect)) for ep in client.v1.webhook_endpoints.list(params={"limit": 100})}
+        existing = {(ep.url, ep.metadata.to_dict().get(ENDPOINT_KIND_KEY))
+                    for ep in client.v1.webhook_endpoints.list(params={"limit": 100}).data}
         for connect, events in ((False, PLATFORM_EVENTS), (True, CONNECT_EVENTS)):
-            if (url, connect) in existing:
-                continue
-            client.v1.webhook_endpoints.create(params={"url": url, "enabled_events": events, "connect": connect})
-            self.stdout.write(f"  webhooks ({'connect' if connect else 'platform'}) -> {url}")
+            kind = "connect" if connect else "platform"
+            if (url, kind) in existing:
+                continue  # the state file kept it from the last run
+            client.v1.webhook_endpoints.create(params={"url": url, "enabled_events": list(events), "connect": connect,
+                                                       "metadata": {ENDPOINT_KIND_KEY: kind}})
+            self.stdout.write(f"  webhooks ({kind}) -> {url}")
