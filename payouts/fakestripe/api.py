@@ -211,6 +211,12 @@ def account_link_create(ctx: RequestContext, params: dict[str, Any]) -> dict[str
     link_type = require_str(params, "type")
     if link_type not in ("account_onboarding", "account_update"):
         raise invalid_param("type", "Invalid type: must be one of account_onboarding or account_update")
+    options = get_hash(params, "collection_options")
+    if get_str(options, "fields") not in (None, "currently_due", "eventually_due"):
+        raise invalid_param("collection_options[fields]", "Invalid collection_options[fields]: must be "
+                            "currently_due or eventually_due")
+    if get_str(params, "collect") not in (None, "currently_due", "eventually_due"):
+        raise invalid_param("collect", "Invalid collect: must be currently_due or eventually_due")
     refresh_url = require_url(params, "refresh_url")
     return_url = require_url(params, "return_url")
     account = ctx.store.get(account_id, kind="account", param="account")

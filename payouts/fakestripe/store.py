@@ -398,6 +398,10 @@ class FakeStripe:
         except FakeStripeError as exc:
             return self._error_response(exc, base_headers)
 
+        if key is not None and len(key) > 255:
+            return self._error_response(FakeStripeError(
+                400, "Invalid idempotency key: keys must be at most 255 characters long.",
+                type="idempotency_error"), base_headers)
         fingerprint = None
         if method == "POST" and key:
             fingerprint = hashlib.sha256(

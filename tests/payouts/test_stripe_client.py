@@ -212,6 +212,17 @@ def test_a_destination_that_cannot_receive_transfers_is_account_not_ready(fake_s
     assert exc.value.param == "destination"
 
 
+def test_a_wrong_api_key_is_a_configuration_error_and_is_not_retried(fake_stripe, settings, sleeps):
+    settings.STRIPE_SECRET_KEY = "sk_test_not_the_right_one"
+
+    with pytest.raises(stripe_client.StripeConfigurationError) as exc:
+        stripe_client.balance_retrieve()
+
+    assert exc.value.http_status == 401
+    assert sleeps == []
+    assert len(fake_stripe.request_log) == 1
+
+
 def test_a_missing_object_is_resource_missing(fake_stripe):
     with pytest.raises(stripe_client.ResourceMissing):
         stripe_client.transfer_retrieve(transfer_id="tr_doesnotexist")
