@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -41,7 +43,13 @@ from attribution.authentication import (
 from attribution.models import AIModel
 from attribution.services.currencies import ISO_4217_CODES
 from attribution.services.errors import InvalidInput, ItemError, ServiceError, TooLarge
-from attribution.services.ingest import MAX_BATCH, generation_body_parse, generation_ingest, micros_to_decimal_string
+from attribution.services.ingest import (
+    MAX_BATCH,
+    MAX_ID,
+    generation_body_parse,
+    generation_ingest,
+    micros_to_decimal_string,
+)
 from attribution.services.registry import manifest_import, model_version_register
 
 # --- errors ----------------------------------------------------------------------------------------------
@@ -133,14 +141,58 @@ class BaseApi(APIView):
         return response
 
 
+# Path ids: the URL accepts any segment so that "abc" or "-1" get this API's JSON 404, not an HTML page.
+ID_PARAMETER = OpenApiParameter(
+    "id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, OpenApiParameter.PATH, description="The object's id."
+)
+
+
+def parse_id(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
+        raise Http404
+    return int(value)
+
+
 def _paginate(*, view: APIView, request, queryset, serializer_class) -> Response:
     paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
+def _query_int(request, name: str, *, minimum: int, maximum: int) -> int | None:
+    """A paging parameter, strictly: DRF's paginators silently ignore a bad one, hiding the client's bug."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise exceptions.ValidationError({name: [f"must be an integer from {minimum} to {maximum}"]})
+    return int(raw)
+
+
+def _document_bounds(parameters: list[dict], bounds: dict[str, tuple[int, int]]) -> list[dict]:
+    for parameter in parameters:
+        if parameter["name"] in bounds:
+            low, high = bounds[parameter["name"]]
+            parameter["schema"] = {**parameter["schema"], "minimum": low, "maximum": high}
+    return parameters
+
+
 class LimitOffset(LimitOffsetPagination):
     max_limit = 1_000
+    max_offset = MAX_ID
+
+    def get_limit(self, request):
+        limit = _query_int(request, self.limit_query_param, minimum=1, maximum=self.max_limit)
+        return self.default_limit if limit is None else limit
+
+    def get_offset(self, request):
+        return _query_int(request, self.offset_query_param, minimum=0, maximum=self.max_offset) or 0
+
+    def get_schema_operation_parameters(self, view):
+        return _document_bounds(
+            super().get_schema_operation_parameters(view),
+            {self.limit_query_param: (1, self.max_limit), self.offset_query_param: (0, self.max_offset)},
+        )
 
 
 class GenerationCursor(CursorPagination):
@@ -149,6 +201,22 @@ class GenerationCursor(CursorPagination):
     page_size = 100
     page_size_query_param = "limit"
     max_page_size = 1_000
+
+    def get_page_size(self, request):
+        size = _query_int(request, self.page_size_query_param, minimum=1, maximum=self.max_page_size)
+        return self.page_size if size is None else size
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:
+            # A malformed cursor is bad input, not a missing resource.
+            raise exceptions.ValidationError({"cursor": ["Invalid cursor: follow the next/previous links."]}) from exc
+
+    def get_schema_operation_parameters(self, view):
+        return _document_bounds(
+            super().get_schema_operation_parameters(view), {self.page_size_query_param: (1, self.max_page_size)}
+        )
 
 
 # Reads: staff by session (with MFA) or a model service by key, within its scope.
@@ -181,12 +249,14 @@ class EnumFieldExtension(OpenApiSerializerFieldExtension):
 # --- generations -----------------------------------------------------------------------------------------
 
 
-@extend_schema_field({
-    "oneOf": [
-        {"type": "integer", "minimum": 1, "description": "The model version's id."},
-        {"type": "string", "pattern": "^[^@\\s]+@[^@\\s/]+$", "description": "\"<model name>@<version label>\"."},
-    ]
-})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "The model version's id."},
+            {"type": "string", "pattern": "^[^@\\s]+@[^@\\s/]+$", "description": '"<model name>@<version label>".'},
+        ]
+    }
+)
 class ModelVersionRefField(serializers.Field):
     """Documentation only: services.ingest resolves the reference."""
 
@@ -271,8 +341,8 @@ class GenerationListCreateApi(BaseApi):
 
     @extend_schema_serializer(component_name="GenerationFilter")
     class FilterSerializer(serializers.Serializer):
-        model_version = serializers.IntegerField(required=False, min_value=1)
-        ai_model = serializers.IntegerField(required=False, min_value=1)
+        model_version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+        ai_model = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
         external_id = serializers.CharField(required=False, max_length=200)
         generated_after = serializers.DateTimeField(required=False, help_text="Inclusive.")
         generated_before = serializers.DateTimeField(required=False, help_text="Exclusive.")
@@ -335,6 +405,21 @@ class GenerationListCreateApi(BaseApi):
             "or too large revenue (more than 6 decimals, or above ROYALTIES_MAX_GENERATION_REVENUE), unknown "
             "currency, time without an offset or in the future, duplicate external_ids in the batch."
         ),
+        examples=[
+            OpenApiExample("One generation", request_only=True, value={
+                "model_version": "storyteller@v3", "external_id": "req-8f2c", "prompt": "A fox at dawn",
+                "output_text": "The fox stepped into the light...", "revenue": "0.0125", "currency": "USD",
+                "generated_at": "2026-01-31T12:00:00Z", "metadata": {"tokens": 212},
+            }),
+            OpenApiExample("A batch", request_only=True, value={"generations": [
+                {"model_version": 12, "external_id": "req-1", "prompt": "Paint a lighthouse", "revenue": "0.04",
+                 "output_media": {"mime_type": "image/png", "sha256": "9f86d081884c7d659a2feaa0c55ad015"
+                                                                      "a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+                 "generated_at": "2026-01-31T12:00:01+01:00"},
+                {"model_version": 12, "external_id": "req-2", "prompt": "Write a haiku", "output_text": "Old pond",
+                 "revenue": "0.001", "generated_at": "2026-01-31T12:00:02Z"},
+            ]}),
+        ],
         request=PolymorphicProxySerializer(
             component_name="GenerationIngest",
             serializers=[GenerationInputSerializer, GenerationBatchInputSerializer],
@@ -409,11 +494,12 @@ class GenerationDetailApi(BaseApi):
 
     @extend_schema(
         operation_id="generations_retrieve",
+        parameters=[ID_PARAMETER],
         responses={200: GenerationListCreateApi.OutputSerializer, **_error_responses(401, 403, 404, 429)},
         tags=["generations"],
     )
-    def get(self, request, pk: int):
-        generation = selectors.generation_get(pk=pk, api_key=request_api_key(request))
+    def get(self, request, pk: str):
+        generation = selectors.generation_get(pk=parse_id(pk), api_key=request_api_key(request))
         if generation is None:
             raise Http404
         return Response(GenerationListCreateApi.OutputSerializer(generation).data)
@@ -438,7 +524,8 @@ class AIModelListApi(BaseApi):
         version_count = serializers.IntegerField()
 
     @extend_schema(
-        operation_id="models_list", responses={200: OutputSerializer(many=True), **_error_responses(401, 403, 429)},
+        operation_id="models_list",
+        responses={200: OutputSerializer(many=True), **_error_responses(400, 401, 403, 429)},
         tags=["model registry"],
     )
     def get(self, request):
@@ -490,7 +577,7 @@ class ModelVersionListCreateApi(BaseApi):
 
     @extend_schema_serializer(component_name="ModelVersionFilter")
     class FilterSerializer(serializers.Serializer):
-        ai_model = serializers.IntegerField(required=False, min_value=1, help_text="Model id.")
+        ai_model = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Model id.")
         model = serializers.CharField(required=False, max_length=100, help_text="Model name.")
 
     @extend_schema_serializer(component_name="ModelVersionCreate")
@@ -589,11 +676,12 @@ class ModelVersionDetailApi(BaseApi):
 
     @extend_schema(
         operation_id="model_versions_retrieve",
+        parameters=[ID_PARAMETER],
         responses={200: ModelVersionOutputSerializer, **_error_responses(401, 403, 404, 429)},
         tags=["model registry"],
     )
-    def get(self, request, pk: int):
-        version = selectors.model_version_get(pk=pk, api_key=request_api_key(request))
+    def get(self, request, pk: str):
+        version = selectors.model_version_get(pk=parse_id(pk), api_key=request_api_key(request))
         if version is None:
             raise Http404
         return Response(ModelVersionOutputSerializer(version).data)
@@ -627,24 +715,26 @@ class ManifestListImportApi(BaseApi):
     throttle_by_method = ADMIN_WRITE["throttle_by_method"]
     parser_classes = [MultiPartParser]
 
-    def _version(self, request, pk: int):
-        version = selectors.model_version_get(pk=pk, api_key=request_api_key(request))
+    def _version(self, request, pk: str):
+        version = selectors.model_version_get(pk=parse_id(pk), api_key=request_api_key(request))
         if version is None:
             raise Http404
         return version
 
     @extend_schema(
         operation_id="model_versions_manifest_list",
-        responses={200: OutputSerializer(many=True), **_error_responses(401, 403, 404, 429)},
+        parameters=[ID_PARAMETER],
+        responses={200: OutputSerializer(many=True), **_error_responses(400, 401, 403, 404, 429)},
         tags=["model registry"],
     )
-    def get(self, request, pk: int):
+    def get(self, request, pk: str):
         version = self._version(request, pk)
         return _paginate(view=self, request=request, queryset=selectors.manifest_entry_list(model_version=version),
                          serializer_class=self.OutputSerializer)
 
     @extend_schema(
         operation_id="model_versions_manifest_import",
+        parameters=[ID_PARAMETER],
         summary="Add works to a version's training manifest (catalog admins)",
         description=(
             "All-or-nothing; problems are reported by line. Works already in the manifest count as "
@@ -658,7 +748,7 @@ class ManifestListImportApi(BaseApi):
         },
         tags=["model registry"],
     )
-    def post(self, request, pk: int):
+    def post(self, request, pk: str):
         version = self._version(request, pk)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

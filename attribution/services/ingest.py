@@ -31,6 +31,7 @@ from attribution.services.currencies import ISO_4217_CURRENCIES
 from attribution.services.errors import Conflict, InvalidInput, ItemError, NotAllowed, TooLarge, UnsupportedMediaType
 
 MAX_BATCH = 1_000
+MAX_ID = 2**63 - 1  # the largest primary key a BIGINT holds; larger ids cannot even be looked up
 MICROS_PER_UNIT = 1_000_000
 EXTERNAL_ID_MAX = 200
 MIME_MAX = 100
@@ -93,24 +94,29 @@ def generation_body_parse(*, body: bytes, content_type: str) -> tuple[list[Any],
 
     The body is one generation object, or ``{"generations": [...]}`` with 1 to 1,000 of them.
     """
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaType(
-            f"Send the generations as application/json (got {media_type or 'no content type'!r})."
-        )
     if len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise TooLarge(
             f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes; "
             f"send fewer generations per request (at most {MAX_BATCH})."
         )
     if not body:
-        raise InvalidInput("The request body is empty: send a generation object or {\"generations\": [...]}.",
-                           code="parse_error")
+        raise InvalidInput(
+            'The request body is empty: send a generation object or {"generations": [...]}.', code="parse_error"
+        )
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Send the generations as application/json (got {media_type or 'no content type'!r})."
+        )
     try:
-        data = json.loads(body, parse_constant=_reject_constant, parse_float=_parse_float)
+        # JSON on the wire is UTF-8 (RFC 8259); json.loads(bytes) would also guess UTF-16 and UTF-32.
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"The request body is not valid UTF-8: {exc.reason} at byte {exc.start}.",
-                           code="parse_error") from exc
+        raise InvalidInput(
+            f"The request body is not valid UTF-8 ({exc.reason} at byte {exc.start}).", code="parse_error"
+        ) from exc
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
                            code="parse_error") from exc
@@ -257,8 +263,8 @@ def _generated_at(value: Any, errors: list[ItemError], index: int, now: dt.datet
 
 def _model_version_ref(value: Any, errors: list[ItemError], index: int) -> int | tuple[str, str] | None:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            errors.append(ItemError(index, "model_version", "must be a positive id or \"<model>@<label>\""))
+        if not 0 < value <= MAX_ID:
+            errors.append(ItemError(index, "model_version", 'must be a positive id or "<model>@<label>"'))
             return None
         return value
     if isinstance(value, str):

@@ -21,6 +21,7 @@ from django.db.models import Q
 
 from attribution.models import AIModel, ManifestEntry, ModelVersion
 from attribution.services.errors import InvalidInput, ItemError
+from attribution.services.ingest import MAX_ID
 from audit.services import audit_record
 from contributors.models import OptOut, Work
 
@@ -81,7 +82,7 @@ def _line_values(
             errors.append(ItemError(None, "work_id", "must be a positive integer", line=line))
             return None
         text = str(work_id).strip()
-        if not text.isdigit() or int(text) <= 0:
+        if not text.isdigit() or not 0 < int(text) <= MAX_ID:
             errors.append(ItemError(None, "work_id", f"must be a positive integer (got {text[:40]!r})", line=line))
             return None
         parsed_id = int(text)
