@@ -90,15 +90,15 @@ def test_hf_gpt2_build_and_score_round_trip_through_the_command(tiny_gpt2_dir):
     from attribution.adapters.scoring import attribute_generations
     from attribution.engine import GradientIndex
 
-    # given a GPT-2 version trained (here: initialised) on 30 works
-    texts = make_texts(30, seed=21, sentences=(2, 3))
+    # given a GPT-2 version trained (here: initialised) on 20 works
+    texts = make_texts(20, seed=21, sentences=(2, 3))
     works = [_text_work(t, i) for i, t in enumerate(texts)]
-    version = _version("tinygpt", HF, tiny_gpt2_dir, works, config={"index": {"projection_dim": 512}})
+    version = _version("tinygpt", HF, tiny_gpt2_dir, works, config={"index": {"projection_dim": 256}})
     # when the command builds its index
     out, err = _run("tinygpt@v1")
     # then the version records where the index is, its checksum and what it was built from
     version.refresh_from_db()
-    assert "gradient index of 30 works" in out
+    assert "gradient index of 20 works" in out
     assert "parameters covered 100.0%" in out
     assert "featurise" in err  # the progress bar
     assert Path(version.index_path).is_dir()
@@ -107,8 +107,8 @@ def test_hf_gpt2_build_and_score_round_trip_through_the_command(tiny_gpt2_dir):
     meta = version.index_meta
     assert meta["method"] == "gradient"
     assert meta["manifest_hash"] == manifest_hash(model_version=version)[0]
-    assert meta["manifest_count"] == 30
-    assert meta["projection_dim"] == 512
+    assert meta["manifest_count"] == 20
+    assert meta["projection_dim"] == 256
     assert meta["seed"] == 0
     assert meta["warnings"] == []
     # GPT-2's Conv1D layers are projected like linear layers, and the tied embedding/head counts once.
@@ -123,7 +123,7 @@ def test_hf_gpt2_build_and_score_round_trip_through_the_command(tiny_gpt2_dir):
     assert event.after["index_checksum"] == version.index_checksum
     # and `--check` confirms the index matches
     out, _ = _run("tinygpt@v1", "--check")
-    assert "matches the manifest (30 works)" in out
+    assert "matches the manifest (20 works)" in out
 
     # when generations are scored through the loaded index
     loaded = attribution_index_load(model_version=version)

@@ -89,19 +89,19 @@ def _edit(text: str, n_edits: int, seed: int) -> str:
 
 def test_minilm_retrieval_finds_a_planted_near_duplicate_first(minilm_encoder):
     adapter, encoder = minilm_encoder
-    texts = make_texts(45, seed=11, sentences=(3, 6))
+    texts = make_texts(32, seed=11, sentences=(3, 6))
     works = [WorkInput(id=200 + i, kind="text", text=t) for i, t in enumerate(texts)]
     index = EmbeddingIndex.build(encoder, adapter.work_batches(works, 16), work_ids=[w.id for w in works])
     assert index.dim == 384
     gens = [
         GenerationInput(id=1, prompt="tell me a story", output_text=_edit(texts[17], 4, seed=1)),
-        GenerationInput(id=2, prompt="another", output_text=_edit(texts[42], 3, seed=2)),
+        GenerationInput(id=2, prompt="another", output_text=_edit(texts[29], 3, seed=2)),
     ]
     results = index_top_k(adapter, index, gens, 5, model=encoder)
-    assert [r.works[0].work_id for r in results] == [217, 242]
+    assert [r.works[0].work_id for r in results] == [217, 229]
     for result in results:
         assert result.works[0].score > result.works[1].score + 0.02
-        assert result.works[0].score > 0.9
+        assert result.works[0].score > 0.85
 
 
 def test_long_works_are_embedded_from_all_their_chunks(minilm_encoder):
@@ -109,7 +109,7 @@ def test_long_works_are_embedded_from_all_their_chunks(minilm_encoder):
     long_text = " ".join(make_texts(1, seed=5, sentences=(30, 30)))
     adapter_small = adapter_load("retrieval-text", "", {"chunk_words": 100}, "minilm@chunks")
     batch = next(iter(adapter_small.work_batches([WorkInput(id=1, kind="text", text=long_text)], 1)))
-    assert len(batch[0]) == 4  # 30 sentences of 11 words, 100 words a chunk
+    assert len(batch[0]) == 3  # 30 sentences of 10 words, 100 words a chunk
     emb = encoder(batch)
     assert emb.shape == (1, 384)
     assert emb.norm().item() == pytest.approx(1.0, abs=1e-5)
