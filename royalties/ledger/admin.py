@@ -195,8 +195,8 @@ class RoyaltyProgramTermsAdmin(admin.ModelAdmin):
             program=data["program"], effective_from=data["effective_from"], note=data.get("note") or "",
             created_by=request.user, **_terms_values(data),
         )
-        obj.pk = created.pk
-        obj._state.adding = False
+        # The admin logs and redirects with ``obj``: make it the row the service wrote.
+        obj.__dict__.update(created.__dict__)
 
 
 class TermsInline(ReadOnlyInline):
@@ -259,5 +259,5 @@ class RoyaltyProgramAdmin(admin.ModelAdmin):
             ai_model=data["ai_model"], name=data["name"], effective_from=data["effective_from"],
             created_by=request.user, **_terms_values(data),
         )
-        obj.pk = created.pk
-        obj._state.adding = False
+        # The admin logs and redirects with ``obj``: make it the row the service wrote.
+        obj.__dict__.update(created.__dict__)
