@@ -78,10 +78,13 @@ class ApiKeyCreateForm(forms.Form):
 
 
 def _service_errors(form: forms.Form, exc: ServiceError) -> None:
-    for error in exc.errors:
-        where = f"line {error.line}: " if error.line else ""
-        field = error.field if error.field in form.fields else None
-        form.add_error(field, f"{where}{error.message}" if field else f"{where}{error.field or ''}: {error.message}")
+    for error in exc.errors[:200]:
+        if error.line is not None and "manifest" in form.fields:
+            form.add_error("manifest", f"line {error.line}: {error.message}")
+        elif error.field in form.fields:
+            form.add_error(error.field, error.message)
+        else:
+            form.add_error(None, f"{error.field}: {error.message}" if error.field else error.message)
     if not exc.errors:
         form.add_error(None, exc.detail)
 
