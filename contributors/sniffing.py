@@ -94,8 +94,8 @@ def _binary_kind(mime: str, extension: str) -> Sniffed:
     if alias:
         return Sniffed(kind=alias, mime_type=mime, text=None)
     raise UnsupportedContent(
-        f"This is a {extension.upper()} file ({mime}), which the catalog does not accept. Upload text, source "
-        "code, an image, audio, video, or a PDF/EPUB document."
+        f"{extension.upper()} files ({mime}) are not accepted in the catalog. Upload text, source code, an "
+        "image, audio, video, or a PDF/EPUB document."
     )
 
 

@@ -67,7 +67,7 @@ def test_dry_run_reports_every_bad_line_by_number_and_field(files, people, setti
     ]
     messages = {(i.line, i.field): i.message for i in report.issues}
     assert "sum to 9,000 basis points" in messages[(4, "owners")]
-    assert "ZIP file" in messages[(5, "file")]
+    assert "ZIP files (application/zip) are not accepted" in messages[(5, "file")]
     assert "empty" in messages[(6, "file")]
     assert "no contributor with e-mail nobody@example.org" in messages[(7, "owners")]
     assert "inside the import directory" in messages[(9, "file")]

@@ -80,8 +80,8 @@ def test_kind_and_mime_come_from_the_content(data, kind, mime):
     [
         (b"", "empty"),
         (b"   \n\t\n", "only whitespace"),
-        (zip_bytes(), "ZIP file"),
-        (elf_bytes(), "ELF file"),
+        (zip_bytes(), "ZIP files"),
+        (elf_bytes(), "ELF files"),
         ("Café au lait, s'il vous plaît".encode("latin-1"), "UTF-8"),
         (b"abc\x00def\x00ghi", "binary"),
     ],

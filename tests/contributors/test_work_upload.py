@@ -88,8 +88,8 @@ def test_pasted_text_is_a_work_without_a_file(ada_client):
     ("data", "name", "field_message"),
     [
         (b"", "empty.txt", "The submitted file is empty."),  # Django's own check, before ours
-        (zip_bytes(), "archive.zip", "This is a ZIP file"),
-        (elf_bytes(), "program", "This is a ELF file"),
+        (zip_bytes(), "archive.zip", "ZIP files (application/zip) are not accepted"),
+        (elf_bytes(), "program", "ELF files (application/x-executable) are not accepted"),
         ("Déjà vu".encode("latin-1"), "old.txt", "neither a recognised media file nor UTF-8 text"),
     ],
     ids=["empty", "zip", "executable", "latin-1"],
