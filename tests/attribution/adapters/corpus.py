@@ -58,7 +58,7 @@ OPENINGS = ("Long ago, the narrator recalled:", "As the old tale goes,", "Listen
 CLOSINGS = ("So ends this tale.", "Nobody knows what came next.", "That is all, my dears.")
 
 
-def _frame(copied: str, rng: random.Random) -> str:
+def frame(copied: str, rng: random.Random) -> str:
     """``copied`` between an opening and a closing that share no word with the works (so the copy cannot grow)."""
     return f"{rng.choice(OPENINGS)} {copied} {rng.choice(CLOSINGS)}"
 
@@ -75,7 +75,7 @@ def plant_copy(texts: list[str], source_index: int, n_words: int, rng: random.Ra
     words = texts[source_index].split()
     start = rng.randint(0, max(0, len(words) - n_words))
     copied = " ".join(words[start : start + n_words])
-    return Planted(generation=_frame(copied, rng), source_index=source_index, copied=copied)
+    return Planted(generation=frame(copied, rng), source_index=source_index, copied=copied)
 
 
 def near_copy(texts: list[str], source_index: int, n_words: int, n_edits: int, rng: random.Random) -> Planted:
@@ -94,7 +94,7 @@ def near_copy(texts: list[str], source_index: int, n_words: int, n_edits: int, r
         else:
             del span[pos]
     copied = " ".join(span)
-    return Planted(generation=_frame(copied, rng), source_index=source_index, copied=copied)
+    return Planted(generation=frame(copied, rng), source_index=source_index, copied=copied)
 
 
 def paraphrase(texts: list[str], source_index: int, n_words: int, rng: random.Random) -> Planted:
