@@ -11,8 +11,9 @@ rate limiting, and injectable faults. It imports nothing from Django, so it also
 
 from __future__ import annotations
 
+from payouts.fakestripe.faults import FAULT_KINDS
 from payouts.fakestripe.server import FakeStripeServer
-from payouts.fakestripe.store import DEFAULT_API_VERSION, FAULT_KINDS, FakeStripe
+from payouts.fakestripe.store import DEFAULT_API_VERSION, FakeStripe
 from payouts.fakestripe.webhooks import sign_payload
 
 __all__ = ["DEFAULT_API_VERSION", "FAULT_KINDS", "FakeStripe", "FakeStripeServer", "sign_payload"]

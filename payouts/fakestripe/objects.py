@@ -243,3 +243,17 @@ def webhook_endpoint(*, endpoint_id: str, created: int, url: str, enabled_events
         "status": "enabled",
         "url": url,
     }
+
+
+def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's ``previous_attributes``: the old values of whatever changed (nested hashes recursively)."""
+    previous: dict[str, Any] = {}
+    for key, old in before.items():
+        new = after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and old.get("object") != "list":
+            previous[key] = previous_attributes(old, new) or old
+        else:
+            previous[key] = old
+    return previous

@@ -1,4 +1,4 @@
-"""The fake's state and behaviour without HTTP: idempotency, faults, rate limits, events, simulations.
+"""The fake's state and behaviour without HTTP: objects, idempotency, faults, rate limits, events.
 
 Everything happens under one lock, so a request is atomic with respect to every other (a second request
 with an idempotency key that is still executing waits for the first and then gets its stored answer).
@@ -23,31 +23,16 @@ from typing import Any
 
 from payouts.fakestripe import objects
 from payouts.fakestripe.errors import FakeStripeError, no_such
+from payouts.fakestripe.faults import FAULT_DEFAULT_TARGET, FAULT_KINDS, Fault, TokenBucket, rate_limited
 from payouts.fakestripe.forms import FormError, decode_form
+from payouts.fakestripe.simulations import Simulations
 from payouts.fakestripe.webhooks import WebhookDeliverer
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_VERSION = "2026-10-28.endive"
-DEFAULT_PLATFORM_BALANCE = {"usd": 1_000_000_000_00}  # ten billion dollars: "configurable, default large"
+DEFAULT_PLATFORM_BALANCE = {"usd": 1_000_000_000_00}  # a billion dollars in cents: large, and configurable
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
-
-# Faults the test-control API can arm. "Before" faults answer without executing; "execution" faults make a
-# started request fail (Stripe keeps that result under the idempotency key); drop_after executes, stores the
-# answer, then closes the connection without sending it.
-FAULT_KINDS = {
-    "rate_limit": "before",
-    "server_error": "before",
-    "drop_before": "before",
-    "decline": "execution",
-    "insufficient_funds": "execution",
-    "drop_after": "after",
-}
-_FAULT_DEFAULT_TARGET = {
-    "decline": ("POST", "/v1/transfers"),
-    "insufficient_funds": ("POST", "/v1/transfers"),
-    "drop_after": ("POST", "/v1/transfers"),
-}
 
 
 @dataclass
@@ -56,41 +41,6 @@ class Response:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
-
-
-@dataclass
-class Fault:
-    kind: str
-    remaining: int
-    method: str | None = None
-    path: str | None = None
-    status: int | None = None
-    code: str | None = None
-    message: str | None = None
-    retry_after: float | None = None
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (self.path is None or self.path == path)
-
-
-class TokenBucket:
-    """``rate`` requests per second on average, bursts up to ``burst``."""
-
-    def __init__(self, rate: float, burst: int):
-        self.rate = rate
-        self.burst = max(1, burst)
-        self.tokens = float(self.burst)
-        self.updated = time.monotonic()
-
-    def take(self) -> float | None:
-        """None when the request may go; else the seconds until a token is free."""
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return None
-        return (1 - self.tokens) / self.rate
 
 
 @dataclass
@@ -125,7 +75,7 @@ class RequestContext:
         )
 
 
-class FakeStripe:
+class FakeStripe(Simulations):
     """A stateful, in-memory Stripe (Connect, transfers, balance, webhooks), optionally saved to a JSON file."""
 
     def __init__(
@@ -313,7 +263,7 @@ class FakeStripe:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {', '.join(sorted(FAULT_KINDS))}")
         if count < 1:
             raise ValueError("count must be at least 1")
-        default_method, default_path = _FAULT_DEFAULT_TARGET.get(kind, (None, None))
+        default_method, default_path = FAULT_DEFAULT_TARGET.get(kind, (None, None))
         fault = Fault(kind=kind, remaining=count, method=(method or default_method or "").upper() or None,
                       path=path or default_path, status=status, code=code, message=message, retry_after=retry_after)
         with self.lock:
@@ -363,7 +313,9 @@ class FakeStripe:
             log["dropped"] = response.drop
             return response
 
-    def _handle_locked(self, method, path, query, body, headers, request_id, key, base_headers, log) -> Response:
+    def _handle_locked(self, method: str, path: str, query: str, body: bytes, headers: dict[str, str],
+                       request_id: str, key: str | None, base_headers: dict[str, str],
+                       log: dict[str, Any]) -> Response:
         from payouts.fakestripe.api import route
 
         account = headers.get("stripe-account") or None
@@ -373,13 +325,13 @@ class FakeStripe:
             if version and not _VERSION.match(version):
                 raise FakeStripeError(400, f"Invalid Stripe API version: {version}", code="api_version_invalid")
             if self.bucket is not None and (wait := self.bucket.take()) is not None:
-                raise _rate_limited(retry_after=None, wait=wait)
+                raise rate_limited(retry_after=None, wait=wait)
             fault = self._take_fault(method, path, phase="before")
             if fault is not None:
                 if fault.kind == "drop_before":
                     return Response(0, b"", drop=True)
                 if fault.kind == "rate_limit":
-                    raise _rate_limited(retry_after=fault.retry_after, wait=None)
+                    raise rate_limited(retry_after=fault.retry_after, wait=None)
                 raise FakeStripeError(fault.status or 500, fault.message or "An unknown error occurred",
                                       type="api_error", code=fault.code,
                                       headers={"Stripe-Should-Retry": "true"})
@@ -457,170 +409,3 @@ class FakeStripe:
 
     def _error_response(self, exc: FakeStripeError, base_headers: dict[str, str]) -> Response:
         return Response(exc.status, json.dumps(exc.body(), indent=2).encode("utf-8"), {**base_headers, **exc.headers})
-
-    # --- simulations: what happens on Stripe's side without an API call of ours ------------------------
-
-    def _account_change(self, account_id: str, mutate) -> dict[str, Any]:
-        with self.lock:
-            account = self.get(account_id, kind="account", param="account")
-            before = copy.deepcopy(account)
-            mutate(account)
-            previous = previous_attributes(before, account)
-            if previous:
-                self.emit("account.updated", account, account=account_id, previous=previous)
-            self._save()
-            return copy.deepcopy(account)
-
-    def complete_onboarding(self, account_id: str, *, pending_verification: bool = False) -> dict[str, Any]:
-        """The contributor finished Stripe's hosted form: details submitted, a bank account on file, and the
-        requested capabilities active (or pending while Stripe verifies the identity documents)."""
-
-        def mutate(account: dict[str, Any]) -> None:
-            account["details_submitted"] = True
-            account["business_type"] = account["business_type"] or "individual"
-            account["tos_acceptance"] = {"date": int(time.time()), "ip": "127.0.0.1", "user_agent": "fakestripe"}
-            banks = account["external_accounts"]
-            if not banks["data"]:
-                banks["data"].append(objects.bank_account(account_id=account["id"],
-                                                          currency=account["default_currency"],
-                                                          country=account["country"]))
-                banks["total_count"] = 1
-            if pending_verification:
-                account["capabilities"] = dict.fromkeys(account["capabilities"], "pending")
-                account["requirements"] = objects.requirements(
-                    currently_due=[], pending_verification=["individual.verification.document"],
-                    disabled_reason="requirements.pending_verification", eventually_due=[])
-                account["payouts_enabled"] = False
-            else:
-                _activate(account)
-
-        return self._account_change(account_id, mutate)
-
-    def activate_account(self, account_id: str) -> dict[str, Any]:
-        """Stripe finished verifying (or the contributor resolved every requirement)."""
-        return self._account_change(account_id, _activate)
-
-    def restrict_account(self, account_id: str, *, disabled_reason: str = "requirements.past_due",
-                         currently_due: list[str] | None = None) -> dict[str, Any]:
-        """Stripe needs more information (or rejected the account): capabilities go inactive."""
-        due = list(currently_due if currently_due is not None else ["individual.verification.document"])
-
-        def mutate(account: dict[str, Any]) -> None:
-            account["capabilities"] = dict.fromkeys(account["capabilities"], "inactive")
-            account["requirements"] = objects.requirements(currently_due=due, disabled_reason=disabled_reason)
-            account["payouts_enabled"] = False
-            account["charges_enabled"] = False
-
-        return self._account_change(account_id, mutate)
-
-    def simulate_payout(self, account_id: str, *, amount: int, currency: str = "usd", outcome: str = "paid",
-                        failure_code: str | None = None) -> dict[str, Any]:
-        """A payout from a connected account's balance to its bank: payout.created, then payout.paid or
-        payout.failed (a failed payout's funds return to the balance)."""
-        if outcome not in ("paid", "failed"):
-            raise ValueError("outcome must be 'paid' or 'failed'")
-        if amount <= 0:
-            raise ValueError("amount must be positive")
-        with self.lock:
-            account = self.get(account_id, kind="account", param="account")
-            currency = currency.lower()
-            balance = self.balance_of(account_id, currency)
-            if balance["available"] < amount:
-                raise FakeStripeError(400, "Insufficient funds in the connected account's balance.",
-                                      code="balance_insufficient", param="amount")
-            now = int(time.time())
-            payout_id = objects.new_id("po")
-            txn = self.put(objects.balance_transaction(amount=-amount, currency=currency, created=now,
-                                                       source=payout_id, type_="payout",
-                                                       reporting_category="payout"), owner=account_id)
-            bank = account["external_accounts"]["data"][0]["id"] if account["external_accounts"]["data"] else None
-            payout = objects.payout(payout_id=payout_id, amount=amount, currency=currency, created=now,
-                                    destination=bank, status="in_transit", failure_code=None,
-                                    balance_transaction_id=txn["id"])
-            self.put(payout, owner=account_id)
-            balance["available"] -= amount
-            self.emit("payout.created", payout, account=account_id)
-            if outcome == "paid":
-                payout["status"] = "paid"
-                self.emit("payout.paid", payout, account=account_id, previous={"status": "in_transit"})
-            else:
-                code = failure_code or "account_closed"
-                failure_txn = self.put(objects.balance_transaction(
-                    amount=amount, currency=currency, created=now, source=payout_id, type_="payout_failure",
-                    reporting_category="payout_reversal"), owner=account_id)
-                balance["available"] += amount
-                payout.update(status="failed", failure_code=code,
-                              failure_message=objects.PAYOUT_FAILURES.get(code, "The payout failed."),
-                              failure_balance_transaction=failure_txn["id"])
-                self.emit("payout.failed", payout, account=account_id, previous={"status": "in_transit"})
-            self._save()
-            return copy.deepcopy(payout)
-
-    def set_balance(self, currency: str, amount: int) -> None:
-        with self.lock:
-            self.balance_of(None, currency.lower())["available"] = amount
-            self._save()
-
-    # --- Connect onboarding pages ------------------------------------------------------------------------
-
-    def link_open(self, account_id: str, token: str) -> tuple[str, dict[str, Any]]:
-        """Visiting an Account Link: ("page", details) the first time within its lifetime; otherwise
-        ("redirect", refresh_url), because a link works once and expires (Stripe's rule)."""
-        with self.lock:
-            link = self.state["links"].get(token)
-            if link is None or link["account"] != account_id:
-                return "missing", {}
-            if link["used"] or time.time() > link["expires_at"]:
-                return "redirect", {"url": link["refresh_url"]}
-            link["used"] = True
-            session = secrets.token_urlsafe(16)
-            self.state["sessions"][session] = {"account": account_id, "return_url": link["return_url"],
-                                               "refresh_url": link["refresh_url"]}
-            account = self.state["objects"][account_id]
-            self._save()
-            return "page", {"session": session, "account": copy.deepcopy(account),
-                            "return_url": link["return_url"]}
-
-    def link_submit(self, session: str, action: str) -> str:
-        """The form on the hosted page was submitted; returns where the browser goes next."""
-        with self.lock:
-            info = self.state["sessions"].pop(session, None)
-            self._save()
-        if info is None:
-            raise ValueError("this onboarding session is over; start again from the platform")
-        if action == "complete":
-            self.complete_onboarding(info["account"])
-        elif action == "pending":
-            self.complete_onboarding(info["account"], pending_verification=True)
-        return info["return_url"]
-
-
-def _activate(account: dict[str, Any]) -> None:
-    account["capabilities"] = dict.fromkeys(account["capabilities"], "active")
-    account["requirements"] = objects.requirements(currently_due=[])
-    account["payouts_enabled"] = True
-    account["charges_enabled"] = account["capabilities"].get("card_payments") == "active"
-
-
-def previous_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """Stripe's ``previous_attributes``: the old values of whatever changed (nested hashes recursively)."""
-    previous: dict[str, Any] = {}
-    for key, old in before.items():
-        new = after.get(key)
-        if old == new:
-            continue
-        if isinstance(old, dict) and isinstance(new, dict) and old.get("object") != "list":
-            previous[key] = previous_attributes(old, new) or old
-        else:
-            previous[key] = old
-    return previous
-
-
-def _rate_limited(*, retry_after: float | None, wait: float | None) -> FakeStripeError:
-    headers = {"Stripe-Rate-Limited-Reason": "global-rate", "Stripe-Should-Retry": "true"}
-    if retry_after is not None:
-        headers["Retry-After"] = f"{retry_after:g}"
-    message = "Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits."
-    if wait is not None:
-        message += f" (fake: next request possible in {wait:.3f}s)"
-    return FakeStripeError(429, message, code="rate_limit", headers=headers)
