@@ -181,7 +181,8 @@ def _check_balances() -> list[LedgerBreach]:
     ):
         streamed[account_id] += amount
     out = []
-    for kind, currency in Account.objects.values_list("kind", "currency").distinct():
+    # order_by(): the model's default ordering would put "id" into the DISTINCT and defeat it.
+    for kind, currency in Account.objects.order_by().values_list("kind", "currency").distinct():
         aggregated = account_balances(kind=kind, currency=currency)
         ids = Account.objects.filter(kind=kind, currency=currency).values_list("pk", flat=True)
         for pk in ids:
@@ -200,7 +201,7 @@ def _check_accruals() -> list[LedgerBreach]:
         "pk", flat=True
     ):
         out.append(LedgerBreach("accrual", f"accrual #{pk}: amount != baseline + attributed"))
-    with_detail = set(Accrual.objects.values_list("journal_entry_id", flat=True).distinct())
+    with_detail = set(Accrual.objects.order_by().values_list("journal_entry_id", flat=True).distinct())
     for pk in JournalEntry.objects.filter(kind=JournalEntry.Kind.ACCRUAL).exclude(pk__in=with_detail).values_list(
         "pk", flat=True
     ):
