@@ -8,10 +8,13 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from audit.selectors import audit_event_list_for_many
 
 HISTORY_ROWS = 100
+# Before/after JSON can be long: wrap it inside its cell instead of widening the admin page.
+_WRAP = mark_safe('style="white-space:pre-wrap;word-break:break-all"')
 
 
 def history_table(objects: list[Model]) -> str:
@@ -21,18 +24,19 @@ def history_table(objects: list[Model]) -> str:
         return format_html("<p>{}</p>", "No recorded changes.")
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{} #{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td>"
+        "<tr><td>{}</td><td>{}</td><td>{} #{}</td><td>{}</td><td><code {}>{}</code></td><td><code {}>{}</code></td>"
         "<td>{}</td></tr>",
         (
             (
                 f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.actor_label, e.object_type, e.object_id,
-                e.action, _compact(e.before), _compact(e.after), e.reason,
+                e.action, _WRAP, _compact(e.before), _WRAP, _compact(e.after), e.reason,
             )
             for e in events
         ),
     )
     return format_html(
-        '<div class="audit-history"><table><thead><tr><th>When (UTC)</th><th>Who</th><th>Object</th><th>Action</th>'
+        '<div class="audit-history" style="overflow-x:auto"><table style="width:100%"><thead><tr>'
+        "<th>When (UTC)</th><th>Who</th><th>Object</th><th>Action</th>"
         "<th>Before</th><th>After</th><th>Reason</th></tr></thead><tbody>{}</tbody></table></div>",
         rows,
     )

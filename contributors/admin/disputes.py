@@ -82,7 +82,7 @@ class DisputeAdmin(admin.ModelAdmin):
         ("Original registration", {"fields": ["work_link", "work_owners"]}),
         ("Later claim", {"fields": ["claim_link", "claimant", "claim_owners"]}),
         ("Decision", {"fields": ["claimant_bps", "resolution_note", "resolved_by", "resolved_at"]}),
-        ("Audit trail", {"fields": ["history"]}),
+        ("Audit trail", {"fields": ["history"], "classes": ["collapse"]}),
     ]
     actions = ["uphold_selected", "reject_selected"]
 
