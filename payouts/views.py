@@ -73,7 +73,7 @@ def requirement_labels(paths: list[str]) -> list[str]:
 
 
 def _own_contributor(request: HttpRequest) -> Contributor:
-    contributor = Contributor.objects.filter(user=request.user).first()
+    contributor = Contributor.objects.filter(user_id=request.user.pk).first()
     if contributor is None:
         raise Http404
     return contributor
