@@ -32,6 +32,8 @@ from contributors.services import (
     work_opt_out_withdraw,
     work_update,
 )
+from contributors.services.content import content_too_large
+from contributors.uploads import limit_upload_size
 
 WORKS_PER_PAGE = 20
 # Raster images are shown inline on the work page; everything else (SVG included: it can carry script)
@@ -92,9 +94,14 @@ def work_list(request: HttpRequest) -> HttpResponse:
 
 @contributor_required
 @require_http_methods(["GET", "POST"])
+@limit_upload_size
 def work_add(request: HttpRequest) -> HttpResponse:
     form = WorkForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if request.upload_too_large:
+        form.full_clean()
+        form.errors.pop("file", None)
+        form_errors_from(form, content_too_large("file", None))
+    elif request.method == "POST" and form.is_valid():
         try:
             content = (
                 content_from_upload(upload=form.cleaned_data["file"])
@@ -143,6 +150,7 @@ def work_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @contributor_required
 @require_http_methods(["GET", "POST"])
+@limit_upload_size
 def work_edit(request: HttpRequest, pk: int) -> HttpResponse:
     work = _own_work(request, pk)
     if work.status == Work.Status.REMOVED:
@@ -150,7 +158,10 @@ def work_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("contributors:work_detail", pk=work.pk)
     initial = {"title": work.title, "description": work.description}
     form = WorkForm(request.POST or None, request.FILES or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
+    if request.upload_too_large:
+        form.full_clean()
+        form_errors_from(form, content_too_large("file", None))
+    elif request.method == "POST" and form.is_valid():
         content = None
         try:
             if form.cleaned_data.get("file"):

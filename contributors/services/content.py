@@ -48,12 +48,11 @@ def max_upload_bytes() -> int:
     return settings.ROYALTIES_MAX_UPLOAD_BYTES
 
 
-def content_too_large(field: str, size: int) -> ValidationError:
-    return ValidationError(
-        {field: f"The content is {filesizeformat(size)} ({size} bytes); the limit is "
-         f"{filesizeformat(max_upload_bytes())} ({max_upload_bytes()} bytes)."},
-        code="too_large",
-    )
+def content_too_large(field: str, size: int | None) -> ValidationError:
+    """The refusal of an oversized work; ``size`` None when the upload was cut off at the limit."""
+    limit = f"the limit is {filesizeformat(max_upload_bytes())} ({max_upload_bytes()} bytes)"
+    said = f"The content is {filesizeformat(size)} ({size} bytes)" if size is not None else "The file is too large"
+    return ValidationError({field: f"{said}; {limit}."}, code="too_large")
 
 
 def content_from_upload(*, upload, field: str = "file") -> Content:

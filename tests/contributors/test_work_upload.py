@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -108,18 +110,63 @@ def test_bad_uploads_are_refused_with_a_clear_message_and_nothing_is_saved(
     assert not AuditEvent.objects.filter(action__startswith="work.").exists()
 
 
-def test_oversized_upload_is_refused_with_the_limit_in_the_message(ada_client, settings):
-    settings.ROYALTIES_MAX_UPLOAD_BYTES = 1000
+class CountingUploadHandler(MemoryFileUploadHandler):
+    """Stands in for Django's storing handlers and counts what reaches them (a test seam, not a mock)."""
 
-    response = post_work(ada_client, data=b"x" * 1001 + b"\n", name="big.txt")
+    largest_offset = 0
+
+    def receive_data_chunk(self, raw_data, start):
+        CountingUploadHandler.largest_offset = max(CountingUploadHandler.largest_offset, start + len(raw_data))
+        return super().receive_data_chunk(raw_data, start)
+
+
+def test_oversized_upload_is_cut_off_at_the_limit_and_refused_with_the_limit_in_the_message(ada_client, settings):
+    settings.ROYALTIES_MAX_UPLOAD_BYTES = 100_000
+    settings.FILE_UPLOAD_HANDLERS = [f"{__name__}.CountingUploadHandler"]
+    CountingUploadHandler.largest_offset = 0
+    big = (PROSE * 20_000).encode()  # about 5 MB
+
+    response = post_work(ada_client, data=big, name="big.txt")
 
     assert response.status_code == 400
     message = response.context["form"].errors["file"][0]
-    assert "1002 bytes" in message
-    assert "the limit is" in message
-    assert "1000 bytes" in message
+    assert message == "The file is too large; the limit is 97.7\xa0KB (100000 bytes)."
     assert Work.objects.count() == 0
     assert media_files(settings) == []
+    # The storing handlers never received a byte past the limit, let alone the 5 MB.
+    assert 0 < CountingUploadHandler.largest_offset <= 100_000
+
+
+def test_content_over_the_limit_is_refused_by_the_service_too(ada, settings):
+    from contributors.services import Content, content_check
+
+    settings.ROYALTIES_MAX_UPLOAD_BYTES = 1000
+
+    with pytest.raises(ValidationError) as excinfo:
+        content_check(content=Content(data=b"x" * 1001 + b"\n", field="file", file_name="big.txt"))
+
+    assert excinfo.value.message_dict["file"] == [
+        "The content is 1002\xa0bytes (1002 bytes); the limit is 1000\xa0bytes (1000 bytes)."
+    ]
+
+
+def test_empty_content_is_refused_by_the_service(ada):
+    from contributors.services import Content, content_check
+
+    with pytest.raises(ValidationError, match="empty"):
+        content_check(content=Content(data=b"", field="text_body"))
+
+
+def test_uploads_still_need_a_csrf_token(ada, settings):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    login(browser, ada.user)
+
+    response = browser.post(ADD_URL, {"title": "t", "file": upload(PROSE.encode(), "a.txt")})
+
+    assert response.status_code == 403
+    assert Work.objects.count() == 0
 
 
 def test_a_file_at_exactly_the_limit_is_accepted(ada_client, settings):
