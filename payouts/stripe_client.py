@@ -253,7 +253,7 @@ def account_create(*, contributor_id: int, country: str = "", metadata: Mapping[
             "requirement_collection": "stripe",
         },
         "capabilities": {"transfers": {"requested": True}},
-        "business_type": "individual",
+        # No business_type: contributors include estates and collectives, so Stripe's form asks.
         "metadata": {"contributor_id": str(contributor_id), **(metadata or {})},
     }
     if country:
