@@ -279,7 +279,7 @@ def _check_content_hashes() -> list[LedgerBreach]:
         accruals: dict[int, list] = defaultdict(list)
         for row in Accrual.objects.filter(journal_entry_id__gte=low, journal_entry_id__lte=high).values_list(
             "journal_entry_id", "period__day", "program_id", "contributor_id", "work_id", "amount_micros",
-            "baseline_micros", "attributed_micros", "generation_count",
+            "baseline_micros", "attributed_micros", "generation_count", "ownership_bps",
         ):
             accruals[row[0]].append(row[1:])
         entries = JournalEntry.objects.filter(pk__gte=low, pk__lte=high).values_list(

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 HASH_VERSION = "ledger-entry-v1"
 
-# (period day, program id, contributor id, work id, amount, baseline, attributed, generation count)
-AccrualTuple = tuple[dt.date, int, int, int, int, int, int, int]
+# (period day, program id, contributor id, work id, amount, baseline, attributed, generation count, ownership bps)
+AccrualTuple = tuple[dt.date, int, int, int, int, int, int, int, int | None]
 
 
 def entry_content_hash(
@@ -31,7 +31,8 @@ def entry_content_hash(
     for account_id, amount in sorted((int(a), int(m)) for a, m in lines):
         digest.update(f"p {account_id} {amount}\n".encode())
     rows = sorted(
-        (d.isoformat(), int(p), int(c), int(w), int(a), int(b), int(t), int(g)) for d, p, c, w, a, b, t, g in accruals
+        (d.isoformat(), int(p), int(c), int(w), int(a), int(b), int(t), int(g), "-" if s is None else str(int(s)))
+        for d, p, c, w, a, b, t, g, s in accruals
     )
     for row in rows:
         digest.update(("a " + " ".join(str(x) for x in row) + "\n").encode())

@@ -322,6 +322,9 @@ class Accrual(AppendOnlyModel):
     baseline_micros = models.BigIntegerField()
     attributed_micros = models.BigIntegerField()
     generation_count = models.IntegerField()
+    # The contributor's share of the work when this was computed: the split stays explainable after the
+    # work's ownership changes.
+    ownership_bps = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["period_id", "work_id", "contributor_id", "id"]
@@ -330,6 +333,11 @@ class Accrual(AppendOnlyModel):
             models.CheckConstraint(
                 condition=models.Q(amount_micros=models.F("baseline_micros") + models.F("attributed_micros")),
                 name="ledger_accrual_parts_sum",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ownership_bps__isnull=True)
+                | models.Q(ownership_bps__gte=1, ownership_bps__lte=BPS_TOTAL),
+                name="ledger_accrual_ownership_bps",
             ),
         ]
         indexes = [

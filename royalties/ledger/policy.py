@@ -96,7 +96,7 @@ class RoyaltyComputation:
     attributions: pd.DataFrame
     # model_version_id, work_id, amount_micros: the baseline paid to each owned manifest work
     baseline: pd.DataFrame
-    # contributor_id, work_id, amount_micros, attributed_micros, baseline_micros, generation_count
+    # contributor_id, work_id, amount_micros, attributed_micros, baseline_micros, generation_count, ownership_bps
     accruals: pd.DataFrame
 
 
@@ -291,6 +291,7 @@ def _owner_split(attributions: pd.DataFrame, baseline: pd.DataFrame, own: pd.Dat
         "attributed_micros": attributed,
         "baseline_micros": base,
         "generation_count": per_work["generation_count"].to_numpy()[o_work_idx],
+        "ownership_bps": o_bps,
     })
     out = out[(out["amount_micros"] != 0) | (out["generation_count"] != 0)]
     return out.sort_values(["contributor_id", "work_id"], kind="stable").reset_index(drop=True)
@@ -306,5 +307,6 @@ def _empty(pool: int) -> RoyaltyComputation:
                                    "share": np.zeros(0), "amount_micros": i64}),
         baseline=pd.DataFrame({"model_version_id": i64, "work_id": i64, "amount_micros": i64}),
         accruals=pd.DataFrame({"contributor_id": i64, "work_id": i64, "amount_micros": i64,
-                               "attributed_micros": i64, "baseline_micros": i64, "generation_count": i64}),
+                               "attributed_micros": i64, "baseline_micros": i64, "generation_count": i64,
+                               "ownership_bps": i64}),
     )

@@ -9,6 +9,10 @@ SQLite: the same UPDATE and closed-period triggers. Row DELETE is not trapped th
 TRUNCATE: Django's database flush (tests, ``manage.py flush``) empties tables with ``DELETE FROM``. The ORM
 still refuses deletes on both databases, and ``check_ledger`` detects rows missing behind an entry by its
 content hash.
+
+A later migration that makes SQLite rebuild one of these tables (adding a constraint, altering a column)
+drops its triggers with the old table: it must re-create them, as 0003 does. check_ledger reports any
+missing trigger.
 """
 
 from django.db import migrations

@@ -25,26 +25,35 @@ from royalties.ledger.services.entries import entry_prepare, entry_write, journa
 from royalties.ledger.services.periods import period_resolve
 
 ACCRUAL_COLUMNS = ["contributor_id", "work_id", "amount_micros", "generation_count", "baseline_micros"]
+# Optional sixth column: the contributor's ownership of the work in basis points, kept for statements.
+OWNERSHIP_COLUMN = "ownership_bps"
 
 
 def _allocation_arrays(allocations: Any) -> dict[str, np.ndarray]:
-    """Accept a DataFrame (ACCRUAL_COLUMNS) or an iterable of tuples in that order; int64 arrays out."""
+    """Accept a DataFrame (ACCRUAL_COLUMNS [+ ownership_bps]) or an iterable of such tuples; int64 arrays out.
+
+    A missing ownership is stored as NULL; in the arrays it is 0 (never a valid share).
+    """
     if isinstance(allocations, pd.DataFrame):
         missing = [c for c in ACCRUAL_COLUMNS if c not in allocations.columns]
         if missing:
             raise LedgerValidationError(f"allocations lacks column(s) {', '.join(missing)}", field="allocations")
         cols = {c: allocations[c].to_numpy() for c in ACCRUAL_COLUMNS}
+        cols[OWNERSHIP_COLUMN] = (allocations[OWNERSHIP_COLUMN].to_numpy() if OWNERSHIP_COLUMN in allocations
+                                  else np.zeros(len(allocations), dtype=np.int64))
     elif isinstance(allocations, Iterable) and not isinstance(allocations, str | bytes):
+        names = [*ACCRUAL_COLUMNS, OWNERSHIP_COLUMN]
         rows = list(allocations)
         for i, row in enumerate(rows):
-            if not isinstance(row, tuple | list) or len(row) != len(ACCRUAL_COLUMNS):
+            if not isinstance(row, tuple | list) or len(row) not in (len(ACCRUAL_COLUMNS), len(names)):
                 raise LedgerValidationError(
-                    f"allocations[{i}] must be a tuple ({', '.join(ACCRUAL_COLUMNS)})", field=f"allocations[{i}]"
+                    f"allocations[{i}] must be a tuple ({', '.join(ACCRUAL_COLUMNS)}[, {OWNERSHIP_COLUMN}])",
+                    field=f"allocations[{i}]",
                 )
             for j, value in enumerate(row):
-                as_int(value, f"allocations[{i}].{ACCRUAL_COLUMNS[j]}")
-        matrix = np.array(rows, dtype=np.int64).reshape(len(rows), len(ACCRUAL_COLUMNS))
-        cols = {c: matrix[:, j] for j, c in enumerate(ACCRUAL_COLUMNS)}
+                as_int(value, f"allocations[{i}].{names[j]}")
+        matrix = np.array([(*row, 0)[: len(names)] for row in rows], dtype=np.int64).reshape(len(rows), len(names))
+        cols = {c: matrix[:, j] for j, c in enumerate(names)}
     else:
         raise LedgerValidationError("allocations must be a DataFrame or an iterable of tuples", field="allocations")
     for name, values in cols.items():
@@ -57,6 +66,8 @@ def _allocation_arrays(allocations: Any) -> dict[str, np.ndarray]:
         ("baseline_micros", (out["baseline_micros"] < 0) | (out["baseline_micros"] > out["amount_micros"]),
          "must be between 0 and amount_micros"),
         ("generation_count", out["generation_count"] < 0, "must be >= 0"),
+        (OWNERSHIP_COLUMN, (out[OWNERSHIP_COLUMN] < 0) | (out[OWNERSHIP_COLUMN] > 10_000),
+         "must be between 1 and 10000 basis points"),
     ]
     for name, bad, rule in checks:
         if bad.any():
@@ -69,7 +80,7 @@ def _allocation_arrays(allocations: Any) -> dict[str, np.ndarray]:
     # Rows with neither money nor generations carry no information.
     frame = frame[(frame["amount_micros"] != 0) | (frame["generation_count"] != 0)]
     frame = frame.sort_values(["contributor_id", "work_id"], kind="stable")
-    return {c: frame[c].to_numpy() for c in ACCRUAL_COLUMNS}
+    return {c: frame[c].to_numpy() for c in [*ACCRUAL_COLUMNS, OWNERSHIP_COLUMN]}
 
 
 def _check_works_exist(work_ids: np.ndarray) -> None:
@@ -111,10 +122,11 @@ def _prepare_accrual(
     lines = [(expense.pk, total)] + [(payable[int(c)], -int(a)) for c, a in per_contributor.items()]
     service_period = period_resolve(day, field="day")
     attributed = cols["amount_micros"] - cols["baseline_micros"]
+    ownership = [bps or None for bps in cols[OWNERSHIP_COLUMN].tolist()]
     accruals: list[AccrualTuple] = list(zip(
         [day] * len(frame), [program.pk] * len(frame), cols["contributor_id"].tolist(), cols["work_id"].tolist(),
         cols["amount_micros"].tolist(), cols["baseline_micros"].tolist(), attributed.tolist(),
-        cols["generation_count"].tolist(), strict=True,
+        cols["generation_count"].tolist(), ownership, strict=True,
     ))
     prepared = entry_prepare(kind=JournalEntry.Kind.ACCRUAL, period=booking, idempotency_key=key, lines=lines,
                              reverses=None, accruals=accruals)
@@ -147,7 +159,8 @@ def accrual_post(
     """Post a day's accrual for a program (idempotent by ``accrual:<program>:<day>``).
 
     ``allocations``: a DataFrame with columns contributor_id, work_id, amount_micros, generation_count,
-    baseline_micros (int64), or an iterable of such tuples; one row per (contributor, work).
+    baseline_micros (int64) and optionally ownership_bps, or an iterable of such tuples; one row per
+    (contributor, work). ``royalty_compute(...).accruals`` has exactly this shape.
     ``expense_total_micros`` must equal their sum (a control total). A day that accrues nothing posts
     nothing and returns None.
     """
@@ -234,6 +247,6 @@ def _same_money(entry: JournalEntry, prepared: Any) -> bool:
         return False
     rows = sorted(
         entry.accruals.values_list("contributor_id", "work_id", "amount_micros", "baseline_micros",
-                                   "attributed_micros", "generation_count")
+                                   "attributed_micros", "generation_count", "ownership_bps")
     )
-    return rows == sorted((c, w, a, b, t, g) for _, _, c, w, a, b, t, g in prepared.accruals)
+    return rows == sorted((c, w, a, b, t, g, s) for _, _, c, w, a, b, t, g, s in prepared.accruals)

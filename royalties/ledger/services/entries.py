@@ -161,13 +161,8 @@ def entry_write(
         bulk_insert(
             Accrual,
             ["journal_entry", "period", "program", "contributor", "work", "amount_micros", "baseline_micros",
-             "attributed_micros", "generation_count"],
-            [
-                (entry.pk, period_ids[day], program_id, contributor_id, work_id, amount, baseline, attributed,
-                 generations)
-                for day, program_id, contributor_id, work_id, amount, baseline, attributed, generations
-                in prepared.accruals
-            ],
+             "attributed_micros", "generation_count", "ownership_bps"],
+            [(entry.pk, period_ids[row[0]], *row[1:]) for row in prepared.accruals],
         )
     debits = sum(m for _, m in prepared.lines if m > 0)
     audit(
@@ -292,7 +287,7 @@ def journal_entry_reverse(
     for row in entry.accruals.select_related("period").order_by("id"):
         period_ids[row.period.day] = row.period_id
         accruals.append((row.period.day, row.program_id, row.contributor_id, row.work_id, -row.amount_micros,
-                         -row.baseline_micros, -row.attributed_micros, -row.generation_count))
+                         -row.baseline_micros, -row.attributed_micros, -row.generation_count, row.ownership_bps))
     prepared = entry_prepare(kind=kind, period=period if period is not None else entry.period,
                              idempotency_key=key, lines=lines, reverses=entry, accruals=accruals)
     existing = JournalEntry.objects.filter(reverses=entry).first()

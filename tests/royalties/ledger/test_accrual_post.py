@@ -7,8 +7,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from royalties.ledger.checks import ledger_check
 from royalties.ledger.errors import IdempotencyConflictError, LedgerValidationError, TermsError
 from royalties.ledger.models import Account, Accrual, JournalEntry, Posting
+from royalties.ledger.policy import PolicyTerms, royalty_compute
 from royalties.ledger.selectors import (
     account_balance,
     accrual_entry_current,
@@ -19,8 +21,9 @@ from royalties.ledger.selectors import (
     accrual_totals_by_work,
     contributor_payable_balance,
     contributor_payable_balances,
+    program_terms_for,
 )
-from royalties.ledger.services import accrual_correct, accrual_post, period_close
+from royalties.ledger.services import accrual_correct, accrual_post, journal_entry_reverse, period_close
 from royalties.ledger.services.common import utc_today
 from tests.royalties.ledger.factories import make_contributor, make_work
 
@@ -115,6 +118,7 @@ def test_a_day_that_accrues_nothing_posts_nothing(program):
         (lambda df: pd.concat([df, df.head(1)]), "allocations", "one row per"),
         (lambda df: df.drop(columns=["baseline_micros"]), "allocations", "lacks column"),
         (lambda df: df.assign(work_id=df["work_id"] + 999_999), "allocations.work_id", "do not exist"),
+        (lambda df: df.assign(ownership_bps=10_001), "allocations.ownership_bps", "between 1 and 10000"),
         (lambda df: df.assign(contributor_id=df["contributor_id"] + 999_999), "contributor_id", "do not exist"),
     ],
 )
@@ -212,3 +216,33 @@ def test_statement_selectors_aggregate_days_into_months_and_only_show_ones_own_r
     assert accrual_list(contributor=make_contributor(), period_from=DAY, period_to=dt.date(2024, 4, 30)).count() == 0
     day_totals = accrual_totals_by_program_period(program=program, day=dt.date(2024, 4, 1))
     assert (day_totals["amount_micros"], day_totals["contributors"], day_totals["works"]) == (800_000, 2, 3)
+
+
+def test_the_policy_output_posts_as_is_and_every_micro_unit_is_explained(program, contributors):
+    x, y, z = contributors
+    a, b, c = (make_work() for _ in range(3))
+    generations = pd.DataFrame({"generation_id": [1, 2, 3], "model_version_id": [1, 1, 2],
+                                "revenue_micros": [1_000_003, 2_999_999, 7]})
+    attributions = pd.DataFrame({"generation_id": [1, 1, 2, 2, 3], "work_id": [a.pk, b.pk, b.pk, c.pk, c.pk],
+                                 "score": [0.7, 0.2, 0.5, 0.5, 1e-9]})
+    manifest = pd.DataFrame({"model_version_id": [1, 1, 1, 2], "work_id": [a.pk, b.pk, c.pk, c.pk]})
+    ownership = pd.DataFrame({"work_id": [a.pk, b.pk, b.pk, b.pk, c.pk],
+                              "contributor_id": [x.pk, x.pk, y.pk, z.pk, z.pk],
+                              "bps": [10_000, 3_334, 3_333, 3_333, 10_000]})
+    terms = PolicyTerms.from_terms(program_terms_for(program=program, day=DAY))
+    result = royalty_compute(terms=terms, generations=generations, attributions=attributions, manifest=manifest,
+                             ownership=ownership)
+
+    entry = accrual_post(program=program, period=DAY, allocations=result.accruals,
+                         expense_total_micros=result.expense_micros)
+
+    assert result.expense_micros == result.pool_micros == 800_001  # 20% of 4,000,009, floored once
+    assert sum(contributor_payable_balances(currency="USD").values()) == result.expense_micros
+    for person in (x, y, z):
+        detail = sum(r.amount_micros for r in accrual_list(contributor=person, period_from=DAY, period_to=DAY))
+        assert detail == contributor_payable_balance(contributor=person, currency="USD")
+    assert entry.accruals.get(contributor=y, work=b).ownership_bps == 3_333
+    # The reversal negates the detail too, keeping each row's ownership share.
+    reversal = journal_entry_reverse(entry=entry)
+    assert set(reversal.accruals.values_list("ownership_bps", flat=True)) == {10_000, 3_334, 3_333}
+    assert ledger_check().ok

@@ -71,6 +71,10 @@ def test_a_worked_example_pool_baseline_attribution_and_co_ownership():
         (Y, B): (22_500 + 13_333, 22_500, 13_333, 1),
         (Y, C): (26_666, 0, 26_666, 0),
     }
+    # Each row keeps the owner's share it was split by, for statements.
+    assert dict(zip(zip(result.accruals["contributor_id"], result.accruals["work_id"], strict=True),
+                    result.accruals["ownership_bps"], strict=True)) == {
+        (X, A): 10_000, (X, B): 5_000, (Y, B): 5_000, (Y, C): 10_000}
 
 
 def test_top_k_keeps_the_highest_scores_and_ties_go_to_the_lower_work_id():
