@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
@@ -196,6 +197,46 @@ def accrual_totals_by_program_period(*, program: RoyaltyProgram | int, day: dt.d
     totals = qs.aggregate(**_TOTALS, contributors=Count("contributor_id", distinct=True),
                           works=Count("work_id", distinct=True))
     return {k: int(v or 0) for k, v in totals.items()}
+
+
+@dataclass(frozen=True)
+class AccrualSource:
+    """Where an accrual row's attributed micros came from, as keys into the attribution app's rows.
+
+    The generations behind it are the ``attribution.Attribution`` rows of ``work_id`` whose generation's model
+    version belongs to ``ai_model_id`` and was generated on ``day`` (UTC). Their ``amount_micros`` sum to the
+    work's attributed total for the day (``accrual_attributed_by_work``), of which this contributor received
+    the largest-remainder share for ``ownership_bps``.
+    """
+
+    program_id: int
+    ai_model_id: int
+    work_id: int
+    contributor_id: int
+    day: dt.date
+    ownership_bps: int | None
+
+
+def accrual_source(*, accrual: Accrual) -> AccrualSource:
+    return AccrualSource(
+        program_id=accrual.program_id, ai_model_id=accrual.program.ai_model_id, work_id=accrual.work_id,
+        contributor_id=accrual.contributor_id, day=accrual.period.day, ownership_bps=accrual.ownership_bps,
+    )
+
+
+def accrual_attributed_by_work(*, program: RoyaltyProgram | int, day: dt.date) -> dict[int, int]:
+    """Work id -> attributed micros accrued for ``day`` over all its owners, net of corrections.
+
+    Equals, per work, the sum of the attribution rows' ``amount_micros`` for that day: the cross-check between
+    the attribution app's detail and the ledger.
+    """
+    rows = (
+        Accrual.objects.filter(program_id=_pk(program, "program"), period__day=day)
+        .order_by()
+        .values("work_id")
+        .annotate(total=Sum("attributed_micros"))
+    )
+    return {r["work_id"]: int(r["total"]) for r in rows if r["total"]}
 
 
 def accrual_entry_current(*, program: RoyaltyProgram | int, day: dt.date) -> JournalEntry | None:

@@ -13,8 +13,10 @@ from royalties.ledger.models import Account, Accrual, JournalEntry, Posting
 from royalties.ledger.policy import PolicyTerms, royalty_compute
 from royalties.ledger.selectors import (
     account_balance,
+    accrual_attributed_by_work,
     accrual_entry_current,
     accrual_list,
+    accrual_source,
     accrual_totals_by_month,
     accrual_totals_by_period,
     accrual_totals_by_program_period,
@@ -242,6 +244,12 @@ def test_the_policy_output_posts_as_is_and_every_micro_unit_is_explained(program
         detail = sum(r.amount_micros for r in accrual_list(contributor=person, period_from=DAY, period_to=DAY))
         assert detail == contributor_payable_balance(contributor=person, currency="USD")
     assert entry.accruals.get(contributor=y, work=b).ownership_bps == 3_333
+    # Down to the generations: per work, the attribution rows' amounts are what the owners share.
+    per_work = result.attributions.groupby("work_id")["amount_micros"].sum()
+    assert accrual_attributed_by_work(program=program, day=DAY) == {w: int(v) for w, v in per_work.items() if v}
+    source = accrual_source(accrual=entry.accruals.get(contributor=y, work=b))
+    assert (source.ai_model_id, source.work_id, source.day, source.ownership_bps) == (
+        program.ai_model_id, b.pk, DAY, 3_333)
     # The reversal negates the detail too, keeping each row's ownership share.
     reversal = journal_entry_reverse(entry=entry)
     assert set(reversal.accruals.values_list("ownership_bps", flat=True)) == {10_000, 3_334, 3_333}
