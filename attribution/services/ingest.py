@@ -26,9 +26,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from attribution.models import ApiKey, Generation, ModelVersion
+from attribution.models import ApiKey, ModelVersion
 from attribution.services.currencies import ISO_4217_CURRENCIES
 from attribution.services.errors import Conflict, InvalidInput, ItemError, NotAllowed, TooLarge, UnsupportedMediaType
+from attribution.services.ingest_sql import generation_rows_existing, generation_rows_insert
 
 MAX_BATCH = 1_000
 MAX_ID = 2**63 - 1  # the largest primary key a BIGINT holds; larger ids cannot even be looked up
@@ -69,7 +70,9 @@ class _Item:
     revenue_micros: int
     currency: str
     generated_at: dt.datetime
+    generated_iso: str  # UTC, as the API answers it
     metadata: dict
+    metadata_json: str  # canonical (sorted keys): fingerprinted, and stored as is on PostgreSQL
     content_sha256: str
     model_version_id: int = 0
     model_version_ref: str = ""
@@ -390,7 +393,8 @@ def generation_items_validate(*, raw_items: list[Any], now: dt.datetime | None =
             index=index, ref=ref, external_id=external_id, prompt=prompt, output_text=output_text,
             media_bytes=media_bytes, mime_type=mime_type, prompt_sha256=prompt_sha256,
             output_sha256=output_sha256, revenue_micros=revenue_micros, currency=currency,
-            generated_at=generated_at, metadata=metadata,
+            generated_at=generated_at, generated_iso=generated_iso.replace("+00:00", "Z"), metadata=metadata,
+            metadata_json=metadata_json,
             content_sha256=_content_sha256(
                 (prompt_sha256, output_sha256, mime_type, str(revenue_micros), currency, generated_iso, metadata_json)
             ),
@@ -460,21 +464,8 @@ def _reject_duplicates(items: list[_Item]) -> None:
                            errors=errors, code="duplicate_external_id")
 
 
-_STORED_FIELDS = ("pk", "model_version_id", "external_id", "content_sha256", "prompt_sha256", "output_sha256",
-                  "output_mime_type", "revenue_micros", "currency", "generated_at", "received_at", "metadata")
-
-
 def _existing(items: list[_Item]) -> dict[tuple[int, str], dict]:
-    by_version: dict[int, list[str]] = {}
-    for item in items:
-        by_version.setdefault(item.model_version_id, []).append(item.external_id)
-    query = Q()
-    for version_id, external_ids in by_version.items():
-        query |= Q(model_version_id=version_id, external_id__in=external_ids)
-    return {
-        (row["model_version_id"], row["external_id"]): row
-        for row in Generation.objects.filter(query).values(*_STORED_FIELDS)
-    }
+    return generation_rows_existing(keys=[(item.model_version_id, item.external_id) for item in items])
 
 
 def _differences(item: _Item, row: dict) -> list[str]:
@@ -509,8 +500,16 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _record(*, status: str, pk: int, item: _Item, received_at: dt.datetime, stored: dict | None = None) -> dict:
-    source = stored or {}
+def _record(*, status: str, pk: int, item: _Item, received_at: str, stored: dict | None = None) -> dict:
+    if stored is None:
+        return {
+            "status": status, "id": pk, "model_version": item.model_version_id,
+            "model_version_ref": item.model_version_ref, "external_id": item.external_id,
+            "prompt_sha256": item.prompt_sha256, "output_sha256": item.output_sha256,
+            "revenue": micros_to_decimal_string(item.revenue_micros), "revenue_micros": item.revenue_micros,
+            "currency": item.currency, "generated_at": item.generated_iso, "received_at": received_at,
+        }
+    source = stored
     return {
         "status": status,
         "id": pk,
@@ -522,8 +521,8 @@ def _record(*, status: str, pk: int, item: _Item, received_at: dt.datetime, stor
         "revenue": micros_to_decimal_string(source.get("revenue_micros", item.revenue_micros)),
         "revenue_micros": source.get("revenue_micros", item.revenue_micros),
         "currency": source.get("currency", item.currency),
-        "generated_at": _iso(source.get("generated_at", item.generated_at)),
-        "received_at": _iso(received_at),
+        "generated_at": _iso(source["generated_at"]),
+        "received_at": received_at,
     }
 
 
@@ -547,30 +546,33 @@ def _write(*, api_key: ApiKey, items: list[_Item]) -> list[dict]:
                 f"{len(conflicts)} generation(s) reuse an external_id with different content; nothing was stored.",
                 errors=conflicts, code="external_id_conflict",
             )
-        rows = [
-            Generation(
-                model_version_id=item.model_version_id, external_id=item.external_id, prompt=item.prompt,
-                output_text=item.output_text,
-                output_media=_media_store(item.media_bytes, item.output_sha256) if item.media_bytes is not None else "",
-                output_mime_type=item.mime_type, prompt_sha256=item.prompt_sha256,
-                output_sha256=item.output_sha256, revenue_micros=item.revenue_micros, currency=item.currency,
-                generated_at=item.generated_at, metadata=item.metadata, content_sha256=item.content_sha256,
-                api_key_id=api_key.pk,
-            )
+        received_at = timezone.now()
+        created = generation_rows_insert(rows=[
+            {
+                "model_version_id": item.model_version_id, "external_id": item.external_id, "prompt": item.prompt,
+                "output_text": item.output_text,
+                "output_media": (_media_store(item.media_bytes, item.output_sha256)
+                                 if item.media_bytes is not None else ""),
+                "output_mime_type": item.mime_type, "prompt_sha256": item.prompt_sha256,
+                "output_sha256": item.output_sha256, "revenue_micros": item.revenue_micros,
+                "currency": item.currency, "generated_at": item.generated_at, "metadata": item.metadata,
+                "metadata_json": item.metadata_json,
+                "content_sha256": item.content_sha256, "api_key_id": api_key.pk, "received_at": received_at,
+            }
             for item in fresh
-        ]
-        if rows:
-            Generation.objects.bulk_create(rows)
-    created = dict(zip((item.index for item in fresh), rows, strict=True))
+        ])
     records = []
+    stamps: dict[dt.datetime, str] = {}  # one received_at per batch on PostgreSQL; format each once
     for item in items:
-        row_obj = created.get(item.index)
-        if row_obj is not None:
-            records.append(_record(status="created", pk=row_obj.pk, item=item, received_at=row_obj.received_at))
+        key = (item.model_version_id, item.external_id)
+        if key in created:
+            pk, stored_at = created[key]
+            iso = stamps.get(stored_at) or stamps.setdefault(stored_at, _iso(stored_at))
+            records.append(_record(status="created", pk=pk, item=item, received_at=iso))
         else:
-            stored = existing[(item.model_version_id, item.external_id)]
-            records.append(_record(status="existing", pk=stored["pk"], item=item,
-                                   received_at=stored["received_at"], stored=stored))
+            stored = existing[key]
+            records.append(_record(status="existing", pk=stored["id"], item=item,
+                                   received_at=_iso(stored["received_at"]), stored=stored))
     return records
 
 
