@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
+from tests.accounts.totp import totp_code
 from tests.conftest import PASSWORD, make_user
 
 LOGIN = "/accounts/login/"
 MFA_STEP = "/accounts/2fa/authenticate/"
 ACTIVATE = "/accounts/2fa/totp/activate/"
-
-
-def totp_code(secret: str, *, steps_ahead: int = 0) -> str:
-    """The code an authenticator app shows now (or ``steps_ahead`` periods from now)."""
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30 + steps_ahead))
 
 
 def password_login(client, user, next_url: str = "/admin/"):
