@@ -159,7 +159,7 @@ def main() -> None:
     connection.settings_dict.setdefault("TEST", {})
     if connection.vendor == "postgresql":
         connection.settings_dict["TEST"]["NAME"] = "ledger_benchmark"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         run(args)
     finally:
