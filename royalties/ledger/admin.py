@@ -89,8 +89,8 @@ class FirstPostingsFormSet(BaseInlineFormSet):
 class PostingInline(ReadOnlyInline):
     model = Posting
     formset = FirstPostingsFormSet
-    fields = ["account", "amount_micros"]
-    readonly_fields = fields
+    fields = ("account", "amount_micros")
+    readonly_fields = ("account", "amount_micros")
     verbose_name_plural = f"postings (first {INLINE_POSTINGS}; all in the posting list)"
 
 
@@ -201,8 +201,8 @@ class RoyaltyProgramTermsAdmin(admin.ModelAdmin):
 
 class TermsInline(ReadOnlyInline):
     model = RoyaltyProgramTerms
-    fields = ["version", *TERMS_FIELDS, "created_by_label", "created_at"]
-    readonly_fields = fields
+    fields = ("version", *TERMS_FIELDS, "created_by_label", "created_at")
+    readonly_fields = ("version", *TERMS_FIELDS, "created_by_label", "created_at")
 
 
 class ProgramForm(forms.ModelForm):

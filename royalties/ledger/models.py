@@ -186,7 +186,7 @@ class Account(AppendOnlyModel):
         CASH = "cash", "Cash"
 
     # +1: debit-normal (expense, assets), -1: credit-normal (liabilities). See the module docstring.
-    NORMAL_SIGN = {
+    NORMAL_SIGN: dict[str, int] = {
         Kind.ROYALTY_EXPENSE: 1,
         Kind.STRIPE_CLEARING: 1,
         Kind.CASH: 1,

@@ -99,9 +99,9 @@ def royalty_compute_reference(
     for w in sorted(set(attributed_w) | set(baseline_w)):
         holders = sorted(owners[w])
         keys = [c for c, _ in holders]
-        bps = [b for _, b in holders]
-        a_parts = allocate_largest_remainder(attributed_w[w], bps, keys=keys)
-        b_parts = allocate_largest_remainder(baseline_w[w], bps, keys=keys)
+        shares = [b for _, b in holders]
+        a_parts = allocate_largest_remainder(attributed_w[w], shares, keys=keys)
+        b_parts = allocate_largest_remainder(baseline_w[w], shares, keys=keys)
         for c, a, b in zip(keys, a_parts, b_parts, strict=True):
             if a + b or generations_w[w]:
                 accruals[(c, w)] = (a + b, a, b, generations_w[w])

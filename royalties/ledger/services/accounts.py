@@ -40,7 +40,7 @@ def account_get_or_create(
             raise LedgerValidationError(f"a {kind} account belongs to a contributor (and no program)",
                                         field="contributor")
         contributor_id = _id_of(contributor, "contributor")
-        if not _contributor_model().objects.filter(pk=contributor_id).exists():
+        if not _contributor_model()._default_manager.filter(pk=contributor_id).exists():
             raise LedgerValidationError(f"contributor {contributor_id} does not exist", field="contributor")
         return Account.objects.get_or_create(
             kind=kind, currency=currency, program=None, contributor_id=contributor_id
@@ -63,7 +63,7 @@ def accounts_for_contributors(*, kind: str, currency: str, contributor_ids: Sequ
         existing = set()
         contributor_model = _contributor_model()
         for part in chunks(missing):
-            existing.update(contributor_model.objects.filter(pk__in=list(part)).values_list("pk", flat=True))
+            existing.update(contributor_model._default_manager.filter(pk__in=list(part)).values_list("pk", flat=True))
         unknown = [c for c in missing if c not in existing]
         if unknown:
             raise LedgerValidationError(

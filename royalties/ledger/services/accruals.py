@@ -88,7 +88,7 @@ def _check_works_exist(work_ids: np.ndarray) -> None:
     wanted = np.unique(work_ids).tolist()
     found: set[int] = set()
     for part in chunks(wanted):
-        found.update(work_model.objects.filter(pk__in=list(part)).values_list("pk", flat=True))
+        found.update(work_model._default_manager.filter(pk__in=list(part)).values_list("pk", flat=True))
     unknown = [w for w in wanted if w not in found]
     if unknown:
         raise LedgerValidationError(f"{len(unknown)} work id(s) do not exist, e.g. {unknown[:5]}",

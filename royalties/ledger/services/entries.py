@@ -240,6 +240,10 @@ def journal_entry_post(
 ) -> JournalEntry:
     """Post one balanced entry; the same key with the same content returns the existing entry."""
     metadata = _check_common(kind, idempotency_key, memo, metadata)
+    if kind == JournalEntry.Kind.ACCRUAL:
+        # An accrual without its detail would be money nobody can explain.
+        raise LedgerValidationError("accruals are posted with accrual_post, which writes their detail too",
+                                    field="kind")
     created_by = as_user(created_by)
     normalised = _normalise_lines(lines)
     _check_reversal_shape(kind, reverses, normalised)

@@ -139,6 +139,7 @@ def test_posting_to_a_closed_period_is_refused(accounts):
     ("kwargs", "field", "message"),
     [
         ({"kind": "gift"}, "kind", "kind must be one of"),
+        ({"kind": "accrual"}, "kind", "posted with accrual_post"),
         ({"idempotency_key": ""}, "idempotency_key", "non-empty"),
         ({"idempotency_key": "x" * 201}, "idempotency_key", "at most 200"),
         ({"period": "2024-03-01"}, "period", "must be a Period or a date"),
