@@ -13,13 +13,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.roles import CONTRIBUTOR, role_required, user_has_role
 from audit.selectors import audit_event_list_for_many
 from contributors import selectors
+from contributors.downloads import INLINE_IMAGE_TYPES, work_content_response
 from contributors.forms import OptOutForm, ProfileForm, WorkFilterForm, WorkForm, form_errors_from
 from contributors.models import Work
 from contributors.services import (
@@ -36,9 +37,6 @@ from contributors.services.content import content_too_large
 from contributors.uploads import limit_upload_size
 
 WORKS_PER_PAGE = 20
-# Raster images are shown inline on the work page; everything else (SVG included: it can carry script)
-# is only ever downloaded.
-_INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"})
 
 
 def contributor_required(view: Callable) -> Callable:
@@ -142,7 +140,7 @@ def work_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "opt_outs": selectors.work_opt_out_list(work=work),
             "history": history,
             "opt_out_form": OptOutForm(),
-            "inline_image": work.mime_type in _INLINE_IMAGE_TYPES and bool(work.file),
+            "inline_image": work.mime_type in INLINE_IMAGE_TYPES and bool(work.file),
             "text_preview": work.text_body[:5000] if work.text_body else "",
         },
     )
@@ -219,21 +217,7 @@ def work_opt_out_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
 @contributor_required
 def work_content(request: HttpRequest, pk: int) -> HttpResponse:
     """The work's content, to its owners only: the media folder is not served publicly."""
-    work = _own_work(request, pk)
-    if work.file:
-        inline = request.GET.get("inline") == "1" and work.mime_type in _INLINE_IMAGE_TYPES
-        response = FileResponse(
-            work.file.open("rb"), content_type=work.mime_type, as_attachment=not inline,
-            filename=work.file.name.rsplit("/", 1)[-1],
-        )
-    elif work.text_body:
-        response = HttpResponse(work.text_body, content_type="text/plain; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="work-{work.pk}.txt"'
-    else:
-        raise Http404("This work has no stored content.")
-    # Even an owner's own upload must never run as a page of this site.
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-    return response
+    return work_content_response(work=_own_work(request, pk), inline=request.GET.get("inline") == "1")
 
 
 @login_required

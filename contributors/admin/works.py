@@ -8,11 +8,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from contributors.admin.common import history_table, report_errors
 from contributors.admin.imports import import_view
+from contributors.downloads import work_content_response
 from contributors.models import Dispute, Ownership, Work
 from contributors.selectors import work_dispute_list
 from contributors.services import (
@@ -101,13 +103,13 @@ class WorkAdmin(admin.ModelAdmin):
     list_per_page = 50
     inlines = [OwnershipInline]
     readonly_fields = [
-        "kind", "mime_type", "size_bytes", "sha256", "file", "status", "opted_out_at", "created_by", "created_at",
+        "kind", "mime_type", "size_bytes", "sha256", "content", "status", "opted_out_at", "created_by", "created_at",
         "updated_at", "disputes", "history",
     ]
     fieldsets = [
         (None, {"fields": ["title", "description"]}),
         ("Content (read from the bytes; change it from the portal or by import)",
-         {"fields": ["kind", "mime_type", "size_bytes", "sha256", "file"]}),
+         {"fields": ["kind", "mime_type", "size_bytes", "sha256", "content"]}),
         ("State", {"fields": ["status", "opted_out_at", "created_by", "created_at", "updated_at", "disputes"]}),
         ("Audit trail", {"fields": ["history"]}),
     ]
@@ -150,6 +152,20 @@ class WorkAdmin(admin.ModelAdmin):
                 for d in items
             ),
         )
+
+    @admin.display(description="content")
+    def content(self, obj: Work) -> str:
+        if not (obj.file or obj.text_body):
+            return "—"
+        url = reverse("admin:contributors_work_content", args=[obj.pk])
+        name = obj.file.name.rsplit("/", 1)[-1] if obj.file else f"work-{obj.pk}.txt"
+        return format_html('<a href="{}">Download {}</a>', url, name)
+
+    def content_view(self, request, pk: int):
+        work = Work.objects.filter(pk=pk).first()
+        if work is None or not self.has_view_permission(request, work):
+            raise Http404
+        return work_content_response(work=work)
 
     @admin.display(description="history")
     def history(self, obj: Work) -> str:
@@ -227,6 +243,7 @@ class WorkAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("import/", self.admin_site.admin_view(import_view(self)), name="contributors_work_import"),
+            path("<int:pk>/content/", self.admin_site.admin_view(self.content_view), name="contributors_work_content"),
             *super().get_urls(),
         ]
 

@@ -186,3 +186,20 @@ def test_works_cannot_be_added_or_deleted_in_the_admin(admin_client, ada, regist
     deleted = admin_client.post(reverse("admin:contributors_work_delete", args=[work.pk]), {"post": "yes"})
     assert deleted.status_code == 403
     assert Work.objects.filter(pk=work.pk).exists()
+
+
+def test_staff_download_a_works_content_through_the_admin_not_the_media_folder(client, admin_client, ada, register):
+    from tests.contributors.conftest import png_bytes
+
+    work = register(ada, "Pic", data=png_bytes(), name="p.png").work
+    page = admin_client.get(reverse("admin:contributors_work_change", args=[work.pk])).content.decode()
+    url = reverse("admin:contributors_work_content", args=[work.pk])
+
+    response = admin_client.get(url)
+
+    assert url in page
+    assert "/media/" not in page
+    assert b"".join(response.streaming_content) == png_bytes()
+    assert response["Content-Security-Policy"].startswith("sandbox")
+    login(client, ada.user)  # the owner, but not staff: the admin's copy does not exist for them
+    assert client.get(url, follow=True).status_code == 404

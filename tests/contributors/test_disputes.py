@@ -187,3 +187,27 @@ def test_content_of_a_removed_registration_can_be_registered_again_without_a_dis
 
     assert fresh.dispute is None
     assert fresh.work.status == Work.Status.ACTIVE
+
+
+def test_editing_a_work_into_someone_elses_content_opens_a_dispute_with_the_edit_as_the_claim(ada, bob, register):
+    from contributors.services import Content, work_update
+
+    original = register(ada, "Poem", data=SAME).work
+    draft = register(bob, "Draft", data=b"something else entirely\n" + PROSE.encode()).work
+
+    result = work_update(work=draft, actor=bob.user, content=Content(data=SAME, field="file", file_name="p.txt"))
+
+    assert result.dispute is not None
+    assert (result.dispute.work, result.dispute.claim_work, result.dispute.claimant) == (original, draft, bob)
+    draft.refresh_from_db()
+    assert draft.status == Work.Status.DISPUTED
+
+
+def test_the_content_of_a_disputed_work_cannot_be_replaced(disputed, bob):
+    from contributors.services import Content, work_update
+
+    _, claim = disputed
+    new_content = Content(data=b"new words\n", field="file", file_name="n.txt")
+
+    with pytest.raises(ValidationError, match="cannot be replaced until a catalog admin resolves"):
+        work_update(work=claim.work, actor=bob.user, content=new_content)
