@@ -196,6 +196,7 @@ def test_reversing_an_entry_twice_is_impossible_even_past_the_service():
                                     content_hash="", reverses=original)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_command_exit_code_from_a_real_process():
     build_ledger()

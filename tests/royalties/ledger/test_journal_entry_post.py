@@ -188,6 +188,7 @@ def test_floats_never_become_money(accounts):
                            lines=[PostingLine(expense, 0.1), PostingLine(payables[0], -0.1)])
 
 
+@pytest.mark.slow
 def test_an_entry_with_100k_postings_goes_through_the_bulk_path(program):
     from tests.royalties.ledger.factories import make_contributor
 

@@ -217,7 +217,7 @@ def days(draw):
     return policy, gens, attrs, manifest, owners
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(day=days())
 def test_vectorised_policy_equals_the_reference_and_loses_nothing(day):
     policy, gens, attrs, manifest, owners = day
