@@ -275,9 +275,14 @@ def _owner_split(attributions: pd.DataFrame, baseline: pd.DataFrame, own: pd.Dat
     per_work_attr = attributions.groupby("work_id", sort=True).agg(
         attributed=("amount_micros", "sum"), generation_count=("generation_id", "size")
     )
-    per_work_base = baseline.groupby("work_id", sort=True)["amount_micros"].sum().rename("baseline")
-    per_work = per_work_attr.join(per_work_base, how="outer").fillna(0).astype(np.int64)
-    works = per_work.index.to_numpy()
+    per_work_base = baseline.groupby("work_id", sort=True)["amount_micros"].sum()
+    works = np.union1d(per_work_attr.index.to_numpy(), per_work_base.index.to_numpy()).astype(np.int64)
+    # reindex with an integer fill keeps int64 (an outer join would pass through float64 and NaN).
+    per_work = pd.DataFrame({
+        "attributed": per_work_attr["attributed"].reindex(works, fill_value=0).to_numpy(np.int64),
+        "generation_count": per_work_attr["generation_count"].reindex(works, fill_value=0).to_numpy(np.int64),
+        "baseline": per_work_base.reindex(works, fill_value=0).to_numpy(np.int64),
+    }, index=works)
     own = own[np.isin(own["work_id"].to_numpy(), works)].sort_values(["work_id", "contributor_id"], kind="stable")
     o_work_idx = np.searchsorted(works, own["work_id"].to_numpy())
     o_contrib = own["contributor_id"].to_numpy()

@@ -239,3 +239,16 @@ def test_vectorised_policy_equals_the_reference_and_loses_nothing(day):
     per_gen = result.attributions.groupby("generation_id")["amount_micros"].sum()
     for row in kept.itertuples():
         assert per_gen.get(row.generation_id, 0) == row.attributed_pool_micros
+
+
+def test_amounts_beyond_float_precision_stay_exact():
+    # 2**60 micros of revenue: far past 2**53, where a float would round. Every micro must survive.
+    revenue = 2**60 + 7
+    data = frames(gens=[(1, V1, revenue)], attrs=[(1, A, 1.0), (1, B, 1.0)], manifest=[(V1, C)], owners=OWNERS)
+
+    result = royalty_compute(terms=terms(pool_bps=10_000, baseline_bps=3_333), **data)
+
+    assert result.pool_micros == revenue
+    assert result.expense_micros == revenue
+    assert int(result.accruals["amount_micros"].sum()) == revenue
+    assert result.baseline["amount_micros"].tolist() == [revenue * 3_333 // 10_000]
