@@ -331,6 +331,15 @@ def transfer_list(*, transfer_group: str | None = None, destination: str | None 
     yield from _paginate("transfer.list", lambda c, o, p: c.v1.transfers.list(params=p, options=o), params)
 
 
+def transfer_reversal_list(*, transfer_id: str, page_size: int = 100,
+                           max_retries: int | None = None) -> Iterator[stripe.TransferReversal]:
+    """Every reversal of a transfer, newest first (a transfer object lists only the first ten inline)."""
+    params: dict[str, Any] = {"limit": page_size}
+    yield from _paginate("transfer_reversal.list",
+                         lambda c, o, p: c.v1.transfers.reversals.list(transfer_id, params=p, options=o), params,
+                         max_retries=max_retries)
+
+
 def transfer_reversal_create(*, transfer_id: str, key: str, amount_minor: int | None = None,
                              metadata: Mapping[str, Any] | None = None) -> stripe.TransferReversal:
     """Reverse a transfer (all of it, or ``amount_minor``). ``key`` comes from our row that asks for it."""
@@ -356,13 +365,18 @@ def balance_retrieve(*, account_id: str | None = None) -> stripe.Balance:
 
 def balance_transaction_list(*, source: str | None = None, type: str | None = None,
                              payout: str | None = None, account_id: str | None = None, expand_source: bool = False,
+                             created_gte: int | None = None, created_lte: int | None = None,
                              page_size: int = 100) -> Iterator[stripe.BalanceTransaction]:
     """Balance transactions, filtered as Stripe allows; ``expand_source`` inlines each source object (a
-    transfer's ``transfer_group`` is then at ``txn.source.transfer_group``)."""
+    transfer's ``transfer_group`` is then at ``txn.source.transfer_group``); ``created_gte``/``created_lte``
+    (Unix seconds) bound the window, so a reconciliation reads one run's days, not the whole history."""
     params: dict[str, Any] = {"limit": page_size}
     for name, value in (("source", source), ("type", type), ("payout", payout)):
         if value:
             params[name] = value
+    created = {op: value for op, value in (("gte", created_gte), ("lte", created_lte)) if value is not None}
+    if created:
+        params["created"] = created
     if expand_source:
         params["expand"] = ["data.source"]
     yield from _paginate("balance_transaction.list",
@@ -392,11 +406,13 @@ def webhook_endpoint_create(*, url: str, enabled_events: list[str], connect: boo
 
 
 def _paginate(operation: str, fetch: Callable[[stripe.StripeClient, dict[str, Any], dict[str, Any]], Any],
-              params: dict[str, Any], *, account_id: str | None = None) -> Iterator[Any]:
+              params: dict[str, Any], *, account_id: str | None = None,
+              max_retries: int | None = None) -> Iterator[Any]:
     cursor: str | None = None
     while True:
         page_params = {**params, **({"starting_after": cursor} if cursor else {})}
-        page = _call(operation, lambda c, o, p=page_params: fetch(c, o, p), account_id=account_id)
+        page = _call(operation, lambda c, o, p=page_params: fetch(c, o, p), account_id=account_id,
+                     max_retries=max_retries)
         yield from page.data
         if not page.has_more or not page.data:
             return

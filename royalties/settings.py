@@ -286,6 +286,14 @@ STRIPE_API_VERSION = os.environ.get("STRIPE_API_VERSION", "2026-10-28.endive")
 STRIPE_MAX_RETRIES = _env_int("STRIPE_MAX_RETRIES", 5)
 STRIPE_CONCURRENCY = _env_int("STRIPE_CONCURRENCY", 25, minimum=1)
 
+# --- Payout runs ----------------------------------------------------------------------------------------
+# Smallest payout in minor units. 0: the highest payout_threshold_minor among the royalty programs in force
+# in the run's currency (payouts/services/runs.py, payout_run_threshold).
+ROYALTIES_PAYOUT_THRESHOLD_MINOR = _env_int("ROYALTIES_PAYOUT_THRESHOLD_MINOR", 0)
+# A run's payouts are sent in batches (one Celery task each); a batch keeps this many transfers in flight.
+PAYOUTS_BATCH_SIZE = _env_int("PAYOUTS_BATCH_SIZE", 500, minimum=1)
+PAYOUTS_EXECUTION_THREADS = _env_int("PAYOUTS_EXECUTION_THREADS", STRIPE_CONCURRENCY, minimum=1)
+
 # --- Celery ---------------------------------------------------------------------------------------------
 # No broker: tasks run in-process (the embedded default) and their errors propagate to the caller.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

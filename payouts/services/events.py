@@ -22,6 +22,7 @@ from payouts.models import StripeEvent
 from payouts.services._util import from_unix_required
 from payouts.services.accounts import connected_account_apply
 from payouts.services.mirrors import bank_payout_apply, stripe_transfer_apply
+from payouts.services.reversals import payout_apply_transfer
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +64,22 @@ def _apply_account(*, event: StripeEvent, current: dict[str, Any], read_at: dt.d
 
 
 def _fetch_transfer(event: StripeEvent) -> dict[str, Any]:
-    return stripe_client.transfer_retrieve(transfer_id=event.object_id, max_retries=FETCH_RETRIES).to_dict()
+    transfer = stripe_client.transfer_retrieve(transfer_id=event.object_id, max_retries=FETCH_RETRIES).to_dict()
+    reversals = transfer.get("reversals") or {}
+    if reversals.get("has_more"):
+        # Stripe lists ten reversals inline: read them all, so every one is booked.
+        listed = stripe_client.transfer_reversal_list(transfer_id=transfer["id"], max_retries=FETCH_RETRIES)
+        transfer["reversals"] = {**reversals, "data": [r.to_dict() for r in listed], "has_more": False}
+    return transfer
 
 
 def _apply_transfer(*, event: StripeEvent, current: dict[str, Any], read_at: dt.datetime) -> str:
-    # The payout-run code links its payouts to StripeTransfer rows (by stripe_transfer_id / metadata
-    # payout_id) and acts on a reversal from here: extend this function for that, inside this transaction.
-    row = stripe_transfer_apply(data=current, read_at=read_at, reason=f"Stripe event {event.event_id}")
-    return f"transfer {row.stripe_transfer_id}: {row.amount_minor} reversed {row.amount_reversed_minor}"
+    # Mirror the transfer, then let its payout follow: a payout still sending is booked from here (its
+    # worker died after Stripe answered), and each reversal is booked once (payouts/services/reversals.py).
+    reason = f"Stripe event {event.event_id}"
+    row = stripe_transfer_apply(data=current, read_at=read_at, reason=reason)
+    outcome = payout_apply_transfer(transfer=current, read_at=read_at, reason=reason)
+    return f"transfer {row.stripe_transfer_id}: {row.amount_minor} reversed {row.amount_reversed_minor}; {outcome}"
 
 
 def _fetch_payout(event: StripeEvent) -> dict[str, Any]:

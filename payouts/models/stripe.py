@@ -1,4 +1,4 @@
-"""Payouts: Stripe Connect accounts of contributors, Stripe events, and mirrors of Stripe transfers and payouts.
+"""Stripe Connect accounts of contributors, Stripe events, and mirrors of Stripe transfers and payouts.
 
 Mirrors hold what Stripe last told us (always re-fetched, never taken from an event's snapshot), so the
 payout-run code can reconcile against them without a Stripe round trip.
