@@ -54,3 +54,31 @@ def test_a_catalog_admin_signs_in_with_totp_and_splits_a_dispute(new_page, scree
     assert "Dispute #" in page.locator(".messagelist").inner_text()
     assert Dispute.objects.get().status == "split"
     assert owners_of(original) == {"Ada": 6000, "Bob": 4000}
+
+
+def test_new_finance_staff_enrol_an_authenticator_before_anything_else(new_page, screenshot):
+    user = make_user("finance", username="fin.new", mfa=False)
+    page = new_page()
+
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    # Signed in with the password only: every page leads to enrolment, which first re-asks the password.
+    page.goto("/finance/")
+    page.wait_for_url("**/accounts/reauthenticate/**")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/accounts/2fa/totp/activate/**")
+    screenshot(page, "mfa-activate-desktop")
+
+    secret = page.get_by_label("Authenticator secret").input_value()
+    page.get_by_label("Authenticator code").fill(totp_code(secret))
+    page.get_by_role("button", name="Activate").click()
+    page.wait_for_url("**/accounts/2fa/recovery-codes/**")
+    assert user.authenticator_set.filter(type="totp").exists()
+
+    # The session that enrolled never used the factor: the next page asks to sign in again, with a code.
+    page.goto("/finance/")
+    page.wait_for_url("**/accounts/login/**")
+    assert "authenticator code" in page.locator(".messages").inner_text()

@@ -169,3 +169,16 @@ def test_the_schema_describes_the_catalog_endpoints(client, db):
     assert set(page["properties"]) == {"count", "next", "previous", "results"}
     assert "my_bps" in schema["components"]["schemas"]["Work"]["properties"]
     assert "in_force" in schema["components"]["schemas"]["OptOutEvent"]["properties"]
+
+
+def test_a_co_owned_work_is_listed_once_with_each_owners_own_share(client, ada, bob, register):
+    work = register(ada, "Duet").work
+    ownership_set(work=work, shares={ada: 2500, bob: 7500}, actor=ada.user)
+
+    login(client, ada.user)
+    for_ada = client.get("/api/v1/works/").json()["results"]
+    login(client, bob.user)
+    for_bob = client.get("/api/v1/works/").json()["results"]
+
+    assert [(w["title"], w["my_bps"]) for w in for_ada] == [("Duet", 2500)]
+    assert [(w["title"], w["my_bps"]) for w in for_bob] == [("Duet", 7500)]
