@@ -474,7 +474,9 @@ class GenerationListCreateApi(BaseApi):
         tags=["generations"],
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads form-style input leniently ("?model_version=" counts as
+        # absent), and a filter the client sent but we ignored would silently widen the answer.
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         queryset = selectors.generation_list(
@@ -621,7 +623,7 @@ class ModelVersionListCreateApi(BaseApi):
         tags=["model registry"],
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = selectors.model_version_list(
             api_key=request_api_key(request), ai_model=filters.validated_data.get("model"),

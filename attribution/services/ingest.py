@@ -29,7 +29,7 @@ from django.utils import timezone
 from attribution.models import ApiKey, ModelVersion
 from attribution.services.currencies import ISO_4217_CURRENCIES
 from attribution.services.errors import Conflict, InvalidInput, ItemError, NotAllowed, TooLarge, UnsupportedMediaType
-from attribution.services.ingest_sql import generation_rows_existing, generation_rows_insert
+from attribution.services.ingest_sql import generation_rows_store
 
 MAX_BATCH = 1_000
 MAX_ID = 2**63 - 1  # the largest primary key a BIGINT holds; larger ids cannot even be looked up
@@ -464,10 +464,6 @@ def _reject_duplicates(items: list[_Item]) -> None:
                            errors=errors, code="duplicate_external_id")
 
 
-def _existing(items: list[_Item]) -> dict[tuple[int, str], dict]:
-    return generation_rows_existing(keys=[(item.model_version_id, item.external_id) for item in items])
-
-
 def _differences(item: _Item, row: dict) -> list[str]:
     pairs = [
         ("prompt", item.prompt_sha256, row["prompt_sha256"]),
@@ -528,26 +524,8 @@ def _record(*, status: str, pk: int, item: _Item, received_at: str, stored: dict
 
 def _write(*, api_key: ApiKey, items: list[_Item]) -> list[dict]:
     with transaction.atomic():
-        existing = _existing(items)
-        conflicts = []
-        fresh: list[_Item] = []
-        for item in items:
-            row = existing.get((item.model_version_id, item.external_id))
-            if row is None:
-                fresh.append(item)
-            elif row["content_sha256"] != item.content_sha256:
-                conflicts.append(ItemError(
-                    item.index, "external_id",
-                    f"external_id {item.external_id!r} was already logged for {item.model_version_ref} with "
-                    f"different {', '.join(_differences(item, row))}; a replay must repeat the original exactly",
-                ))
-        if conflicts:
-            raise Conflict(
-                f"{len(conflicts)} generation(s) reuse an external_id with different content; nothing was stored.",
-                errors=conflicts, code="external_id_conflict",
-            )
         received_at = timezone.now()
-        created = generation_rows_insert(rows=[
+        created, existing = generation_rows_store(rows=[
             {
                 "model_version_id": item.model_version_id, "external_id": item.external_id, "prompt": item.prompt,
                 "output_text": item.output_text,
@@ -559,8 +537,23 @@ def _write(*, api_key: ApiKey, items: list[_Item]) -> list[dict]:
                 "metadata_json": item.metadata_json,
                 "content_sha256": item.content_sha256, "api_key_id": api_key.pk, "received_at": received_at,
             }
-            for item in fresh
+            for item in items
         ])
+        conflicts = []
+        for item in items:
+            row = existing.get((item.model_version_id, item.external_id))
+            if row is not None and row["content_sha256"] != item.content_sha256:
+                conflicts.append(ItemError(
+                    item.index, "external_id",
+                    f"external_id {item.external_id!r} was already logged for {item.model_version_ref} with "
+                    f"different {', '.join(_differences(item, row))}; a replay must repeat the original exactly",
+                ))
+        if conflicts:
+            # Raised inside the transaction: anything this batch inserted is rolled back with it.
+            raise Conflict(
+                f"{len(conflicts)} generation(s) reuse an external_id with different content; nothing was stored.",
+                errors=conflicts, code="external_id_conflict",
+            )
     records = []
     stamps: dict[dt.datetime, str] = {}  # one received_at per batch on PostgreSQL; format each once
     for item in items:
@@ -588,6 +581,6 @@ def generation_ingest(*, api_key: ApiKey, raw_items: list[Any], now: dt.datetime
     try:
         return _write(api_key=api_key, items=items)
     except IntegrityError:
-        # A concurrent request stored one of these external_ids between our check and our insert. Our
-        # transaction rolled back; this second pass sees its rows and answers existing or conflict.
+        # A concurrent request stored one of these external_ids between our check and our insert (the ORM
+        # path checks first). Our transaction rolled back; a second pass sees its rows: existing or conflict.
         return _write(api_key=api_key, items=items)

@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from attribution.models import Generation
 
@@ -49,7 +49,7 @@ def _insert_plan() -> tuple[str, tuple[tuple[str, Any], ...]]:
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(selects)} "  # noqa: S608
         f"FROM unnest({', '.join(casts)}) AS u({', '.join(columns)}) "
-        f"RETURNING id, model_version_id, external_id"
+        f"ON CONFLICT (model_version_id, external_id) DO NOTHING RETURNING id, model_version_id, external_id"
     )
     return sql, tuple(plan)
 
@@ -80,29 +80,57 @@ def _bound_cursor() -> psycopg.Cursor:
     return psycopg.Cursor(connection.connection)
 
 
-def generation_rows_insert(*, rows: list[dict]) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
-    """Insert generations (dicts of attname -> value, plus an optional ready ``metadata_json``).
+Key = tuple[int, str]  # (model version id, external_id)
 
-    Returns ``{(version id, external_id): (id, received_at as stored)}``. Must run inside the caller's
-    transaction; a unique violation raises django.db.IntegrityError.
+
+def generation_rows_store(*, rows: list[dict]) -> tuple[dict[Key, tuple[int, dt.datetime]], dict[Key, dict]]:
+    """Insert the rows that are new; ``(created, existing)``, together covering every row's key.
+
+    ``created`` maps a key to (id, received_at as stored); ``existing`` to the stored row (STORED_FIELDS),
+    for the caller to compare. Rows are dicts of attname -> value (plus an optional ready ``metadata_json``).
+    Must run inside the caller's transaction.
+
+    PostgreSQL inserts first (ON CONFLICT DO NOTHING: a concurrent insert of the same key is waited for, not
+    failed on) and reads back only the rows it skipped: one statement for a batch of new generations. Other
+    databases read first and insert the rest; a concurrent insert then raises django.db.IntegrityError.
     """
+    keys = [(row["model_version_id"], row["external_id"]) for row in rows]
+    if connection.vendor == "postgresql":
+        created = _insert_postgresql(rows)
+        existing = generation_rows_existing(keys=[key for key in keys if key not in created])
+    else:
+        existing = generation_rows_existing(keys=keys)
+        created = _insert_orm([row for row, key in zip(rows, keys, strict=True) if key not in existing])
+    if any(key not in created and key not in existing for key in keys):
+        # Skipped as a conflict, yet not found: the rival transaction vanished between the two statements.
+        raise IntegrityError("a generation was neither inserted nor found; retry the batch")
+    return created, existing
+
+
+def _insert_orm(rows: list[dict]) -> dict[Key, tuple[int, dt.datetime]]:
+    objs = [Generation(**{k: v for k, v in row.items() if k != "metadata_json"}) for row in rows]
+    Generation.objects.bulk_create(objs)
+    # received_at is auto_now_add: the ORM stamps each object itself, so report what it stored.
+    return {(o.model_version_id, o.external_id): (o.pk, o.received_at) for o in objs}
+
+
+def _insert_postgresql(rows: list[dict]) -> dict[Key, tuple[int, dt.datetime]]:
     if not rows:
         return {}
-    if connection.vendor != "postgresql":
-        objs = [Generation(**{k: v for k, v in row.items() if k != "metadata_json"}) for row in rows]
-        Generation.objects.bulk_create(objs)
-        # received_at is auto_now_add: the ORM stamps each object itself, so report what it stored.
-        return {(o.model_version_id, o.external_id): (o.pk, o.received_at) for o in objs}
     sql, plan = _insert_plan()
     params = [_column(rows, attname, default) for attname, default in plan]
     with connection.wrap_database_errors, _bound_cursor() as cursor:
         cursor.execute(sql, params)
         ids = {(version_id, external_id): pk for pk, version_id, external_id in cursor.fetchall()}
-    return {(row["model_version_id"], row["external_id"]): (ids[(row["model_version_id"], row["external_id"])],
-                                                           row["received_at"]) for row in rows}
+    created = {}
+    for row in rows:  # rows skipped as conflicts are not in ids
+        key = (row["model_version_id"], row["external_id"])
+        if key in ids:
+            created[key] = (ids[key], row["received_at"])
+    return created
 
 
-def generation_rows_existing(*, keys: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
+def generation_rows_existing(*, keys: list[Key]) -> dict[Key, dict]:
     """The stored generations among ``keys`` (version id, external_id), as dicts of STORED_FIELDS."""
     if not keys:
         return {}

@@ -208,19 +208,19 @@ def test_a_concurrent_insert_between_check_and_write_turns_into_existing(
     api_key, model_version, payload, post_generations, monkeypatch
 ):
     """Two requests racing on one external_id: the loser's insert fails, it retries and reports existing."""
-    from attribution.services import ingest
+    from attribution.services import ingest_sql
 
     body = payload(model_version)
     assert post_generations(api_key.secret, body).status_code == 201
-    real_existing = ingest._existing
+    real_existing = ingest_sql.generation_rows_existing
     calls = []
 
-    def blind_first_check(items):
-        # Fault injection at our own seam: the first check misses the row, as if the rival had not committed yet.
+    def blind_first_check(*, keys):
+        # Fault injection at our own seam: the first look misses the row, as if the rival had not committed.
         calls.append(1)
-        return {} if len(calls) == 1 else real_existing(items)
+        return {} if len(calls) == 1 else real_existing(keys=keys)
 
-    monkeypatch.setattr(ingest, "_existing", blind_first_check)
+    monkeypatch.setattr(ingest_sql, "generation_rows_existing", blind_first_check)
 
     response = post_generations(api_key.secret, body)
 
