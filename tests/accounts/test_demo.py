@@ -9,6 +9,16 @@ from audit.models import AuditEvent
 from contributors.models import Dispute, Ownership, Work
 
 
+def test_demo_people_can_log_in_with_mandatory_verification(client, settings, db):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    call_command("demo")
+
+    response = client.post("/accounts/login/", {"login": "ada@demo.example", "password": "demo-royalties-2026"})
+
+    assert response["Location"] == "/"
+    assert client.get("/portal/").status_code == 200
+
+
 def test_demo_loads_people_and_a_catalog_idempotently(db, capsys):
     call_command("demo")
     counts = (Work.objects.count(), Dispute.objects.count(), AuditEvent.objects.count())
