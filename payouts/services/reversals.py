@@ -21,7 +21,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from payouts.models import Payout
 from payouts.money import minor_to_micros
-from payouts.services.execution import payout_settle
+from payouts.services.execution import payout_run_finalize, payout_settle
 from payouts.services.runs import utc_today
 from royalties.ledger.models import Account, JournalEntry
 from royalties.ledger.services import PostingLine, account_get_or_create, journal_entry_post
@@ -80,6 +80,7 @@ def payout_apply_transfer(*, transfer: dict[str, Any], read_at: dt.datetime, rea
             payout = payout_settle(payout_id=payout.pk, transfer=transfer, read_at=read_at,
                                    reason=reason or "transfer confirmed by a Stripe webhook")
             payout = Payout.objects.select_for_update().get(pk=payout.pk)
+            payout_run_finalize(run_id=payout.run_id)  # it may have been the run's last payout in doubt
         if not payout.is_settled:
             return f"payout #{payout.pk} is {payout.status}"
         reversals = sorted((transfer.get("reversals") or {}).get("data") or [], key=lambda r: (r["created"], r["id"]))

@@ -156,12 +156,15 @@ def _compose(*, contributor: Contributor, currency: str, account: Account | None
     closing = opening + accrual_total + other_total - transfer_micros
     lines.append({"type": "closing", "label": "Balance carried forward", "amount_micros": closing})
 
-    days = [row["entry__period__day"] for row in entries if row["entry_id"] != own_entry_id]
-    period_start = previous.period_end + dt.timedelta(days=1) if previous else (min(days) if days else up_to)
+    # The period runs from the day after the previous statement, or from the earliest entry it covers when an
+    # entry was booked late into an earlier day, to its cut-off.
+    starts = [row["entry__period__day"] for row in entries if row["entry_id"] != own_entry_id] + [up_to]
+    if previous is not None:
+        starts.append(previous.period_end + dt.timedelta(days=1))
     return {
         "previous": previous, "entries": entries, "lines": lines, "opening": opening, "accruals": accrual_total,
         "other": other_total, "transfer": transfer_micros, "closing": closing,
-        "period_start": min(period_start, up_to), "period_end": up_to,
+        "period_start": min(starts), "period_end": up_to,
     }
 
 

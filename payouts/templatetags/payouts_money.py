@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from payouts.money import format_micros, format_minor
+from payouts.money import format_micros, format_minor, plain_micros
 
 register = template.Library()
 
@@ -23,3 +23,11 @@ def micro_units(amount_micros: int, currency: str) -> str:
     if amount_micros is None:
         return "—"
     return format_micros(amount_micros, currency)
+
+
+@register.filter
+def micros_plain(amount_micros: int) -> str:
+    """``-12345678`` -> ``-12.345678``: micro-units as a decimal, for tables whose currency is given elsewhere."""
+    if amount_micros is None:
+        return "—"
+    return plain_micros(amount_micros)

@@ -1,4 +1,4 @@
-"""Reading payouts data: connected accounts, bank payouts, transfer mirrors, Stripe events."""
+"""Reading what Stripe told us: connected accounts, bank payouts, transfer mirrors, Stripe events."""
 
 from __future__ import annotations
 
