@@ -85,6 +85,53 @@ print(v.pk, api_key_create(name="benchmark", model_version=v, actor_label="bench
 """
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+class CpuMeter:
+    """CPU seconds spent by the gunicorn workers and by the PostgreSQL backends serving the benchmark database.
+
+    Wall-clock throughput on a shared 2-core machine depends on whatever else runs; CPU per generation does
+    not, so it is reported next to it.
+    """
+
+    def __init__(self, server_pid: int, database_url: str, database: str):
+        self.server_pid, self.database_url, self.database = server_pid, database_url, database
+
+    def _pids(self) -> tuple[list[int], list[int]]:
+        with psycopg.connect(self.database_url) as conn:
+            backends = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.database]
+            )]
+        return [self.server_pid, *_children(self.server_pid)], backends
+
+    def snapshot(self) -> dict[int, float]:
+        web, db = self._pids()
+        return {**{pid: _cpu_seconds(pid) for pid in web}, **{-pid: _cpu_seconds(pid) for pid in db}}
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> tuple[float, float]:
+        web = sum(after[p] - before.get(p, 0.0) for p in after if p > 0)
+        db = sum(after[p] - before.get(p, 0.0) for p in after if p < 0)
+        return web, db
+
+
 def _item(version_id: int, external_id: str, n: int, when: str) -> dict:
     return {
         "model_version": version_id,
@@ -136,24 +183,29 @@ def _client(args) -> dict:
     shares = [bodies[t::threads] for t in range(threads)]
     barrier.wait()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     workers = [threading.Thread(target=run, args=(share,)) for share in shares]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     return {"started": started, "finished": time.perf_counter(), "latencies": latencies, "failures": failures,
-            "requests": len(bodies)}
+            "requests": len(bodies), "cpu": time.process_time() - cpu_started}
 
 
 def _run_path(*, path: str, port: int, key: str, version_id: int, requests: int, batch_size: int,
-              clients: int, threads: int) -> dict:
+              clients: int, threads: int, meter: CpuMeter | None = None) -> dict:
     per_client = [requests // clients + (1 if c < requests % clients else 0) for c in range(clients)]
     with mp.Manager() as manager:
-        barrier = manager.Barrier(clients)
+        barrier = manager.Barrier(clients + 1)
         with mp.Pool(clients) as pool:
-            results = pool.map(_client, [
+            pending = pool.map_async(_client, chunksize=1, iterable=[
                 (c, port, key, version_id, path, per_client[c], batch_size, threads, barrier) for c in range(clients)
             ])
+            barrier.wait()  # the clients have encoded their bodies: measure from here
+            before = meter.snapshot() if meter else {}
+            results = pending.get()
+            after = meter.snapshot() if meter else {}
     failures = [f for r in results for f in r["failures"]]
     if failures:
         raise SystemExit(f"{path}: {len(failures)} request(s) failed, e.g. {failures[0]}")
@@ -161,6 +213,7 @@ def _run_path(*, path: str, port: int, key: str, version_id: int, requests: int,
     latencies = sorted(x for r in results for x in r["latencies"])
     per_request = batch_size if path == "batch" else 1
     generations = sum(r["requests"] for r in results) * per_request
+    web_cpu, db_cpu = CpuMeter.spent(before, after) if meter else (0.0, 0.0)
     return {
         "path": path,
         "batch_size": per_request,
@@ -172,6 +225,11 @@ def _run_path(*, path: str, port: int, key: str, version_id: int, requests: int,
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
         "clients": clients * threads,
+        # CPU actually spent, whatever else the machine was doing: web = gunicorn, db = PostgreSQL backends.
+        "web_cpu_ms_per_generation": round(web_cpu * 1000 / generations, 3),
+        "db_cpu_ms_per_generation": round(db_cpu * 1000 / generations, 3),
+        "client_cpu_ms_per_generation": round(sum(r["cpu"] for r in results) * 1000 / generations, 3),
+        "generations_per_server_cpu_s": round(generations / (web_cpu + db_cpu)) if web_cpu + db_cpu else None,
     }
 
 
@@ -218,13 +276,15 @@ def main() -> None:
             time.sleep(0.3)
         common = {"port": port, "key": key, "version_id": int(version_id), "clients": args.clients,
                   "threads": args.client_threads}
+        meter = CpuMeter(server.pid, database_url, args.database)
         # Warm-up: every worker imports, connects to PostgreSQL and fills its caches before the clock runs.
         _run_path(path="batch", requests=args.workers * args.threads * 2, batch_size=args.batch_size, **common)
         results = [
-            _run_path(path="batch", requests=args.batches, batch_size=args.batch_size, **common),
-            _run_path(path="single", requests=args.singles, batch_size=1, **common),
+            _run_path(path="batch", requests=args.batches, batch_size=args.batch_size, meter=meter, **common),
+            _run_path(path="single", requests=args.singles, batch_size=1, meter=meter, **common),
         ]
-        server_info = {"server": f"gunicorn gthread {args.workers}x{args.threads}", "cpus": os.cpu_count()}
+        server_info = {"server": f"gunicorn gthread {args.workers}x{args.threads}", "cpus": os.cpu_count(),
+                       "load_avg_1m_after": round(os.getloadavg()[0], 2)}
         for result in results:
             print(json.dumps({**result, **server_info}), flush=True)
         with psycopg.connect(database_url) as conn:
