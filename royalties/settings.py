@@ -251,6 +251,8 @@ SPECTACULAR_SETTINGS = {
         "GenerationIngestStatusEnum": ["created", "existing"],
         "ManifestFormatEnum": ["csv", "jsonl"],
         "CurrencyEnum": "attribution.services.currencies.ISO_4217_CODES",
+        "PayoutRunStatusEnum": "payouts.models.PayoutRun.Status",
+        "PayoutStatusEnum": "payouts.models.Payout.Status",
     },
 }
 # Largest request body the API accepts (a batch of 1,000 generations with prompts and outputs).
