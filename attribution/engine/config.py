@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 CURVATURES = ("ekfac", "kfac", "trak", "none")
-SCORE_NORMS = ("relative", "none")
+SCORE_NORMS = ("none", "sqrt", "relative")
+# each work's score is divided by its self-influence norm √(φᵀC⁻¹φ) raised to this power
+SCORE_NORM_POWER = {"none": 0.0, "sqrt": 0.5, "relative": 1.0}
 DTYPES = ("float16", "float32")
 
 
@@ -46,9 +48,12 @@ class IndexConfig:
             independent of the loss scale. 0.1 is the value chosen on the benchmarks' validation splits
             (docs/benchmarks.md, "Attribution engine").
         damping: an absolute λ that overrides ``damping_ratio`` when set.
-        score_norm: ``"relative"`` divides each work's score by √(φᵀC⁻¹φ) of that work (relative influence,
-            RelatIF): a work the model already fits well has a tiny gradient and would otherwise never rank
-            first, not even for a verbatim copy of itself; ``"none"`` keeps the raw influence.
+        score_norm: how each work's score is normalised by its self-influence norm ‖φ‖_C = √(φᵀC⁻¹φ):
+            ``"none"`` keeps the raw influence; ``"relative"`` divides by ‖φ‖_C (relative influence, RelatIF),
+            so the score is a cosine in the curvature's metric and a near-verbatim copy ranks its original first
+            (a well-fitted work has a tiny gradient and would otherwise lose to high-loss works); ``"sqrt"``
+            divides by √‖φ‖_C, between the two. The benchmarks (docs/benchmarks.md) show the trade: "sqrt"
+            gives the best LDS, "relative" the best recall of copies.
         dtype: storage type of the features: ``"float16"`` (with one float32 scale per row, so large or tiny
             gradients neither overflow nor flush to zero) or ``"float32"``.
         shard_size: rows per feature shard file.
@@ -66,7 +71,7 @@ class IndexConfig:
     curvature: str = "ekfac"
     damping_ratio: float = 0.1
     damping: float | None = None
-    score_norm: str = "relative"
+    score_norm: str = "sqrt"
     dtype: str = "float16"
     shard_size: int = 4096
     batch_rows: int = 8192

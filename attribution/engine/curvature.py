@@ -11,7 +11,7 @@ the scale of the loss.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -29,14 +29,23 @@ def _factor(stats_part: dict[str, torch.Tensor], name: str, k: int) -> torch.Ten
     return stats_part.get(name, torch.zeros(k, k, dtype=torch.float64))
 
 
+def _cached_eigh(stats: CurvatureStats, key: str, matrix: Callable[[], torch.Tensor]) -> tuple[torch.Tensor,
+                                                                                                torch.Tensor]:
+    if key not in stats.cache:
+        stats.cache[key] = _sym_eigh(matrix())
+    return stats.cache[key]
+
+
 def ekfac_bases(plan: Plan, stats: CurvatureStats) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                                       torch.Tensor]]:
     """Per low-rank block: eigenvalues and eigenvectors of the projected rows and cols factors."""
     bases = {}
     for block in plan.blocks:
         if block.kind == "lowrank":
-            e_r, q_r = _sym_eigh(_factor(stats.rows, block.name, block.k_rows))
-            e_c, q_c = _sym_eigh(_factor(stats.cols, block.name, block.k_cols))
+            e_r, q_r = _cached_eigh(stats, f"rows::{block.name}",
+                                    lambda b=block: _factor(stats.rows, b.name, b.k_rows))
+            e_c, q_c = _cached_eigh(stats, f"cols::{block.name}",
+                                    lambda b=block: _factor(stats.cols, b.name, b.k_cols))
             bases[block.name] = (e_r, q_r, e_c, q_c)
     return bases
 
@@ -73,7 +82,7 @@ class Preconditioner:
             if stats.gram is None:
                 raise ValueError("curvature 'trak' needs the Gram matrix: build with curvature='trak' or "
                                  "keep_gram=True")
-            values, vectors = _sym_eigh(stats.gram / n)
+            values, vectors = _cached_eigh(stats, "gram", lambda: stats.gram / n)
             lam = damping if damping is not None else damping_ratio * float(values.mean())
             self.dampings["*"] = lam
             self._global = ((vectors / (values + lam)) @ vectors.T).float()  # (K, K)
@@ -98,7 +107,8 @@ class Preconditioner:
                 self.dampings[block.name] = lam
                 self._blocks[block.name] = (q_r.float(), q_c.float(), (1.0 / (eig + lam)).float())
             else:
-                values, vectors = _sym_eigh(_factor(stats.vgram, block.name, block.dim) / n)
+                values, vectors = _cached_eigh(stats, f"vgram::{block.name}",
+                                               lambda b=block: _factor(stats.vgram, b.name, b.dim) / n)
                 lam = damping if damping is not None else damping_ratio * float(values.mean())
                 lam = lam if lam > 0 else 1e-12
                 self.dampings[block.name] = lam

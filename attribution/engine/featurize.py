@@ -36,6 +36,8 @@ class CurvatureStats:
     vgram: dict[str, torch.Tensor] = field(default_factory=dict)  # vector blocks: Σ_i φφᵀ  (k, k)
     gram: torch.Tensor | None = None  # Σ_i φ_i φ_iᵀ over all dims  (K, K)
     lam: dict[str, torch.Tensor] = field(default_factory=dict)  # EK-FAC: Σ_i (Q_rᵀ G_i Q_c)²
+    # eigendecompositions made from the sums above, shared by every preconditioner view (never saved)
+    cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attribution.engine.config import IndexConfig, IndexMismatchError
+from attribution.engine.config import SCORE_NORM_POWER, IndexConfig, IndexMismatchError
 from attribution.engine.curvature import Preconditioner, fit_ekfac_eigenvalues
 from attribution.engine.featurize import CurvatureStats, Featurizer, LossFn
 from attribution.engine.fingerprint import model_fingerprint
@@ -291,7 +291,7 @@ class GradientIndex:
                             damping=damping, score_norm=score_norm or self.score_norm)
         other = GradientIndex(self.root, self.manifest, curvature=check.curvature,
                               damping_ratio=check.damping_ratio, damping=damping, score_norm=check.score_norm)
-        other._stats = self._stats
+        other._stats = self._checkpoint_stats()  # loaded once, eigendecompositions shared between views
         other._work_ids = self._work_ids
         other._parent = self  # keeps a temporary index's files alive while this view is in use
         return other
@@ -359,7 +359,7 @@ class GradientIndex:
             yield parts[0][0], [chunk for _, chunk in parts]
 
     def _work_norms(self) -> list[torch.Tensor] | None:
-        """√(φ_iᵀ C⁻¹ φ_i) per work and checkpoint, for relative scores: one pass over the shards, cached."""
+        """(φ_iᵀ C⁻¹ φ_i)^(power/2) per work and checkpoint (see score_norm): one pass over the shards, cached."""
         if self.score_norm == "none":
             return None
         if self._norms is None:
@@ -374,7 +374,7 @@ class GradientIndex:
                     self_influence = torch.einsum("nk,nk->n", p(chunk), chunk).clamp_min(0).sqrt().cpu()
                     # A work whose gradient is exactly zero keeps norm 1 (its score is 0 either way).
                     norms[c, start:start + len(chunk)] = torch.where(self_influence > 0, self_influence, 1.0)
-            self._norms = list(norms)
+            self._norms = list(norms ** SCORE_NORM_POWER[self.score_norm])
         return self._norms
 
     def _block_scores(self, queries: torch.Tensor, start: int, chunks: list[torch.Tensor]) -> torch.Tensor:
@@ -396,6 +396,21 @@ class GradientIndex:
         featurizers = [Featurizer(m, self.plan, self.config.seed, self.config.device) for m in models]
         return torch.stack([torch.cat([f.features(loss_fn, b) for b in _batches(query_batches)]) for f in
                             featurizers])
+
+    def score_features(self, query_features: torch.Tensor) -> torch.Tensor:
+        """Scores [Q, N] from raw query features (C, Q, K) as given by :meth:`query_features`.
+
+        Lets a caller featurise queries once and score them under several curvatures or dampings.
+        """
+        if query_features.dim() != 3 or query_features.shape[0] != len(self.manifest["checkpoints"]) \
+                or query_features.shape[2] != self.feature_dim:
+            raise ValueError(f"query_features must be (checkpoints, Q, {self.feature_dim}), got "
+                             f"{tuple(query_features.shape)}")
+        queries = torch.stack([p(f) for p, f in zip(self._preconditioner(), query_features, strict=True)])
+        out = torch.empty(queries.shape[1], self.num_works, dtype=torch.float32)
+        for start, chunks in self._row_chunks():
+            out[:, start:start + chunks[0].shape[0]] = self._block_scores(queries, start, chunks).cpu()
+        return out
 
     def train_features(self, checkpoint: int = 0) -> torch.Tensor:
         """All stored work features of one checkpoint, (N, K) float32. Loads everything: small indexes only."""
@@ -437,8 +452,21 @@ class GradientIndex:
         k = min(k, self.num_works)
         models = _models(model)
         self._check_models(models, check_fingerprint)
+        return self._top_k_blocks(self._query_blocks(models, loss_fn, query_batches, progress), k)
+
+    def top_k_features(self, query_features: torch.Tensor, k: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`top_k`, from raw query features (C, Q, K) as given by :meth:`query_features`."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        preconditioners = self._preconditioner()
+        step = self.config.query_block
+        blocks = (torch.stack([p(f[i:i + step]) for p, f in zip(preconditioners, query_features, strict=True)])
+                  for i in range(0, query_features.shape[1], step))
+        return self._top_k_blocks(blocks, min(k, self.num_works))
+
+    def _top_k_blocks(self, query_blocks: Iterable[torch.Tensor], k: int) -> tuple[torch.Tensor, torch.Tensor]:
         all_values, all_rows = [], []
-        for queries in self._query_blocks(models, loss_fn, query_batches, progress):
+        for queries in query_blocks:
             best_values = torch.full((queries.shape[1], 0), float("-inf"))
             best_rows = torch.zeros((queries.shape[1], 0), dtype=torch.int64)
             for start, chunks in self._row_chunks():

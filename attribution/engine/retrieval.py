@@ -56,7 +56,9 @@ class EmbeddingIndexConfig:
 
     Attributes:
         storage_dtype: "float16" (default) or "float32" on disk and in memory.
-        block_rows: index rows scored at a time by ``top_k`` (memory is ``query_block x block_rows`` floats).
+        block_rows: fewest index rows scored at a time by ``top_k``...
+        score_block_bytes: ...and more while the score block (queries x rows, float32) stays under this size, so
+            a few queries scan the index in one or two matrix products.
         query_block: queries scored at a time.
         float32_cache_bytes: keep a float32 copy in memory when it is at most this big (faster single queries);
             larger indexes convert one block at a time.
@@ -64,6 +66,7 @@ class EmbeddingIndexConfig:
 
     storage_dtype: str = "float16"
     block_rows: int = 32768
+    score_block_bytes: int = 64 << 20
     query_block: int = 512
     float32_cache_bytes: int = 1 << 30
 
@@ -231,8 +234,9 @@ class EmbeddingIndex:
     def top_k_for(self, queries: np.ndarray | torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``k`` best works per query embedding: ``(values [Q, k], rows [Q, k])``, best first.
 
-        Blocked: at most ``query_block x block_rows`` scores exist at once; a running top-k is merged per block.
-        ``k`` larger than the index is cut to its size.
+        Blocked: at most ``max(block_rows, score_block_bytes / 4 / queries)`` rows are scored at once and a
+        running top-k is merged per block, so memory stays bounded whatever ``N`` and ``Q``. ``k`` larger than
+        the index is cut to its size.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -246,8 +250,9 @@ class EmbeddingIndex:
             q = q_all[q_start : q_start + self.config.query_block]  # (Qb, D)
             best_v = torch.full((len(q), 0), float("-inf"))
             best_r = torch.zeros((len(q), 0), dtype=torch.long)
-            for start in range(0, self.n_works, self.config.block_rows):
-                stop = min(start + self.config.block_rows, self.n_works)
+            step = max(self.config.block_rows, self.config.score_block_bytes // (4 * len(q)))
+            for start in range(0, self.n_works, step):
+                stop = min(start + step, self.n_works)
                 sims = q @ self._block(start, stop).T  # (Qb, Bn)
                 v, r = torch.topk(sims, min(k, stop - start), dim=1)
                 best_v = torch.cat([best_v, v], dim=1)

@@ -136,6 +136,21 @@ def test_scores_are_preconditioned_dot_products(lm, train, queries):
     precond = torch.linalg.solve(fisher + lam * torch.eye(fisher.shape[0], dtype=torch.float64), phi.T)
     self_influence = (phi.T * precond).sum(0).sqrt()
     torch.testing.assert_close(relative, expected / self_influence, atol=1e-4, rtol=1e-3)
+    halfway = index.with_curvature(score_norm="sqrt").score(lm, lm_loss, queries).double()
+    torch.testing.assert_close(halfway, expected / self_influence.sqrt(), atol=1e-4, rtol=1e-3)
+
+
+def test_feature_level_scoring_equals_the_model_level_path(lm, train, queries):
+    index = GradientIndex.build(lm, lm_loss, train, config=IndexConfig(projection_dim=64, batch_rows=5))
+    feats = index.query_features(lm, lm_loss, queries)
+    assert feats.shape == (1, 7, index.feature_dim)
+    torch.testing.assert_close(index.score_features(feats), index.score(lm, lm_loss, queries), atol=ATOL, rtol=RTOL)
+    values, rows = index.top_k_features(feats, k=4)
+    ref_values, ref_rows = index.top_k(lm, lm_loss, queries, k=4)
+    torch.testing.assert_close(values, ref_values, atol=ATOL, rtol=RTOL)
+    assert torch.equal(rows, ref_rows)
+    with pytest.raises(ValueError, match="query_features must be"):
+        index.score_features(feats[0])
 
 
 def test_float16_storage_is_close_to_float32(lm, train, queries):
@@ -186,9 +201,10 @@ def test_planted_copy_is_ranked_first(curvature):
     queries = [(x[planted] + noise, y[planted])]
     # when
     index = GradientIndex.build(model, xy_loss, [(x[i:i + 64], y[i:i + 64]) for i in range(0, 300, 64)],
-                                config=IndexConfig(projection_dim=512, curvature=curvature, keep_gram=True))
+                                config=IndexConfig(projection_dim=512, curvature=curvature, keep_gram=True,
+                                                   score_norm="relative"))
     _, rows = index.top_k(model, xy_loss, queries, k=1)
-    # then every copy credits its original first
+    # then every copy credits its original first (relative influence: the copy-ranking mode)
     assert rows[:, 0].tolist() == planted
 
 
