@@ -23,6 +23,10 @@ from attribution.services.registry import manifest_import, model_version_registe
 MANIFEST_PAGE_SIZE = 100
 
 
+# The site stylesheet stretches inputs to the column width; a checkbox keeps its own size.
+_CHECKBOX = forms.CheckboxInput(attrs={"style": "width:auto"})
+
+
 class ManifestFileField(forms.FileField):
     def clean(self, data, initial=None):
         upload = super().clean(data, initial)
@@ -41,7 +45,7 @@ class ModelVersionRegisterForm(forms.Form):
     checkpoint_uri = forms.CharField(max_length=500, required=False, label="Checkpoint location")
     config = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), initial="{}", help_text="A JSON object.")
     manifest = ManifestFileField(required=False, help_text="CSV (work_id and/or sha256 column) or JSON Lines.")
-    dry_run = forms.BooleanField(required=False, label="Dry run (check, write nothing)")
+    dry_run = forms.BooleanField(required=False, label="Dry run (check, write nothing)", widget=_CHECKBOX)
 
     def clean_config(self) -> dict:
         try:
@@ -55,7 +59,7 @@ class ModelVersionRegisterForm(forms.Form):
 
 class ManifestUploadForm(forms.Form):
     manifest = ManifestFileField(help_text="CSV (work_id and/or sha256 column) or JSON Lines.")
-    dry_run = forms.BooleanField(required=False, label="Dry run (check, write nothing)")
+    dry_run = forms.BooleanField(required=False, label="Dry run (check, write nothing)", widget=_CHECKBOX)
 
 
 class ApiKeyCreateForm(forms.Form):
