@@ -222,19 +222,28 @@ def _build_root(model_version: ModelVersion) -> Path:
 # --- build -------------------------------------------------------------------------------------------------
 
 
-def _gradient_options(config: dict[str, Any]) -> dict[str, Any]:
+def gradient_index_config(*, config: dict[str, Any], label: str):
+    """The engine's ``IndexConfig`` from the version's ``config["index"]`` (engine defaults for the rest)."""
+    from attribution.engine import IndexConfig
+
     options = config.get("index", {}) if isinstance(config, dict) else {}
     if not isinstance(options, dict):
-        raise ValueError("config.index must be an object of gradient-index options")
-    return options
+        raise IndexBuildError(f"model version {label!r}: config.index must be an object of gradient-index options")
+    known = set(IndexConfig().to_dict())
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise IndexBuildError(
+            f"model version {label!r}: config.index has unknown option(s) {unknown}; known: {sorted(known)}"
+        )
+    try:
+        return IndexConfig.from_dict({**IndexConfig().to_dict(), **options})
+    except (TypeError, ValueError) as exc:
+        raise IndexBuildError(f"model version {label!r}: config.index is invalid: {exc}") from exc
 
 
-def _build_gradient(adapter, works, out: Path, batch_size: int, on_batch) -> dict[str, Any]:
-    from attribution.engine import GradientIndex, IndexConfig
+def _build_gradient(adapter, works, out: Path, batch_size: int, on_batch, config) -> dict[str, Any]:
+    from attribution.engine import GradientIndex
 
-    options = _gradient_options(adapter.config)
-    base = IndexConfig()
-    config = IndexConfig.from_dict({**base.to_dict(), **options})
     model = adapter.load_model()
     index = GradientIndex.build(
         model,
@@ -311,6 +320,7 @@ def attribution_index_build(
     size = batch_size or adapter.default_batch_size
     if size < 1:
         raise IndexBuildError(f"batch size must be >= 1, got {size}")
+    index_config = gradient_index_config(config=model_version.config, label=label)
     fingerprint = adapter.checkpoint_fingerprint()
     started = time.perf_counter()
     build_id = f"{timezone.now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
@@ -325,7 +335,7 @@ def attribution_index_build(
     expect = {"manifest_hash": m_hash, "checkpoint_fingerprint": fingerprint}
     try:
         if adapter.method == METHOD_GRADIENT:
-            engine_meta = _build_gradient(adapter, works, partial / GRADIENT_DIR, size, on_batch)
+            engine_meta = _build_gradient(adapter, works, partial / GRADIENT_DIR, size, on_batch, index_config)
         else:
             engine_meta = _build_embeddings(adapter, works, partial / EMBEDDING_DIR, size, on_batch, expect)
         if progress is not None:

@@ -93,7 +93,9 @@ def main() -> None:
         t_naive, (n_values, n_rows) = timed(lambda queries=queries: naive_top_k(emb32, queries, args.k), repeats)
         agree = float((rows.numpy() == n_rows).mean())
         max_diff = float(np.abs(values.numpy() - n_values).max())
-        largest_block = min(q, index.config.query_block) * min(args.works, index.config.block_rows) * 4
+        qb = min(q, index.config.query_block)
+        rows_per_block = max(index.config.block_rows, index.config.score_block_bytes // (4 * qb))
+        largest_block = qb * min(args.works, rows_per_block) * 4
         emit(
             bench="retrieval_top_k",
             method="EmbeddingIndex (float32 cache)",

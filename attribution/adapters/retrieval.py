@@ -85,7 +85,8 @@ class TextRetrievalAdapter(ModelAdapter):
     method = METHOD_RETRIEVAL
     modality = "text"
     work_kinds = ("text", "code")
-    default_batch_size = 32
+    # Large batches: sentence-transformers sorts each call's texts by length, so bigger calls pad less.
+    default_batch_size = 256
 
     @property
     def model_dir(self) -> Path:

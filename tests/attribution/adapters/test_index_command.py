@@ -265,3 +265,29 @@ def test_command_errors_are_clear_and_exit_non_zero(tmp_path, tiny_gpt2_dir):
     # Nothing was recorded for the failed builds, and no half-written index was left behind.
     assert not ModelVersion.objects.filter(index_path__gt="").exists()
     assert not list(Path(settings.ROYALTIES_INDEX_DIR).rglob("*.partial"))
+
+
+def test_left_out_parameters_are_recorded_and_warned(reference_text_dir):
+    texts = make_texts(8, seed=9, sentences=(2, 3))
+    works = [_text_work(t, i) for i, t in enumerate(texts)]
+    config = {"index": {"projection_dim": 128, "exclude": ["lm_head.*"]}}
+    version = _version("partial", REF_TEXT, reference_text_dir, works, config=config)
+    with pytest.warns(UserWarning, match="leaves out 1 trainable parameter"):
+        out, err = _run("partial@v1", "--no-progress")
+    assert "warning: 1 trainable parameter(s) left out of the gradient index" in err
+    assert "lm_head.weight" in err
+    version.refresh_from_db()
+    coverage = version.index_meta["coverage"]
+    assert [e["name"] for e in coverage["excluded"]] == ["lm_head.weight"]
+    assert 0 < coverage["share"] < 1
+    assert f"parameters covered {coverage['share']:.1%}" in out
+    assert version.index_meta["warnings"]
+    # A misspelt option is refused before anything is built, naming the version and the option.
+    version.config = {"index": {"projection": 128}}
+    version.save()
+    with pytest.raises(CommandError, match=r"'partial@v1': config.index has unknown option\(s\) \['projection'\]"):
+        _run("partial@v1")
+    version.config = {"index": {"projection_dim": 0}}
+    version.save()
+    with pytest.raises(CommandError, match=r"'partial@v1': config.index is invalid: projection_dim must be"):
+        _run("partial@v1")

@@ -30,7 +30,7 @@ def _random_index(n=1000, d=48, seed=0, **config):
 
 
 def test_blocked_top_k_equals_the_full_matrix_ranking():
-    index, _, _ = _random_index(block_rows=97, query_block=5)
+    index, _, _ = _random_index(block_rows=97, score_block_bytes=4 * 5 * 150, query_block=5)  # 150-row blocks
     queries = np.random.default_rng(1).standard_normal((23, 48)).astype(np.float32)
     values, rows = index.top_k_for(queries, 10)
     full = index.scores_for(queries)  # (Q, N), the naive way
