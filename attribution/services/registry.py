@@ -21,7 +21,7 @@ from django.db.models import Q
 
 from attribution.models import AIModel, ManifestEntry, ModelVersion
 from attribution.services.errors import InvalidInput, ItemError
-from attribution.services.ingest import MAX_ID
+from attribution.services.ingest_validation import MAX_ID
 from audit.services import audit_record
 from contributors.models import OptOut, Work
 
