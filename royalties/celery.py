@@ -31,6 +31,16 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "payouts.stripe_events_retry_pending",
         "schedule": crontab(minute="*/10"),
     },
+    "payouts-resume-stalled-runs": {
+        # Payouts left pending or in doubt (a killed worker, Stripe unreachable) are resent with their own key.
+        "task": "payouts.payout_runs_resume_stalled",
+        "schedule": crontab(minute="5-59/10"),
+    },
+    "payouts-monthly-statements": {
+        # The 1st of each month: statements of the month just ended for contributors it did not pay.
+        "task": "payouts.statements_issue_monthly",
+        "schedule": crontab(day_of_month="1", hour=5, minute=0),
+    },
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
 
