@@ -96,9 +96,9 @@ def api_key_authenticate(*, key: str, now: dt.datetime | None = None) -> ApiKey:
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 12:
         raise ApiKeyInvalid("Malformed API key: expected rk_<prefix>_<secret>.")
-    api_key = (
-        ApiKey.objects.select_related("ai_model", "model_version__ai_model").filter(prefix=parts[1]).first()
-    )
+    # One plain indexed lookup, no joins: this runs on every ingest request. The scope's names load lazily,
+    # only when an error message needs them.
+    api_key = next(iter(ApiKey.objects.filter(prefix=parts[1]).order_by()[:1]), None)
     # Compare a hash even when the prefix is unknown, so timing does not tell which prefixes exist.
     expected = api_key.secret_sha256 if api_key else "0" * 64
     if not hmac.compare_digest(_hash(key), expected) or api_key is None:
