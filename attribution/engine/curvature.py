@@ -74,7 +74,7 @@ class Preconditioner:
         self.curvature = curvature
         self.dampings: dict[str, float] = {}
         self._blocks: dict[str, Any] = {}
-        self._global: torch.Tensor | None = None
+        self._global: tuple[torch.Tensor, torch.Tensor] | None = None
         n = max(stats.n, 1)
         if curvature == "none":
             return
@@ -85,7 +85,9 @@ class Preconditioner:
             values, vectors = _cached_eigh(stats, "gram", lambda: stats.gram / n)
             lam = damping if damping is not None else damping_ratio * float(values.mean())
             self.dampings["*"] = lam
-            self._global = ((vectors / (values + lam)) @ vectors.T).float()  # (K, K)
+            # kept factored, V diag(1/(e+λ)) Vᵀ applied as two (Q, K) x (K, K) products: forming the
+            # K x K inverse costs K³ per damping value, which dominates a damping sweep at large K
+            self._global = (vectors.float(), (1.0 / (values + lam)).float())
             return
         bases = ekfac_bases(plan, stats) if curvature in ("kfac", "ekfac") else {}
         for block in plan.blocks:
@@ -112,13 +114,14 @@ class Preconditioner:
                 lam = damping if damping is not None else damping_ratio * float(values.mean())
                 lam = lam if lam > 0 else 1e-12
                 self.dampings[block.name] = lam
-                self._blocks[block.name] = ((vectors / (values + lam)) @ vectors.T).float()
+                self._blocks[block.name] = (vectors.float(), (1.0 / (values + lam)).float())
 
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         if self.curvature == "none":
             return feats
         if self._global is not None:
-            return feats @ self._global.to(feats.device)
+            vectors, inverse = (t.to(feats.device) for t in self._global)
+            return ((feats @ vectors) * inverse) @ vectors.T
         out = torch.empty_like(feats)
         for block in self.plan.blocks:
             part = feats[:, block.offset:block.offset + block.dim]
@@ -128,5 +131,6 @@ class Preconditioner:
                 rotated = q_r.T @ g @ q_c * inv
                 out[:, block.offset:block.offset + block.dim] = (q_r @ rotated @ q_c.T).reshape(part.shape)
             else:
-                out[:, block.offset:block.offset + block.dim] = part @ self._blocks[block.name].to(feats.device)
+                vectors, inverse = (t.to(feats.device) for t in self._blocks[block.name])
+                out[:, block.offset:block.offset + block.dim] = ((part @ vectors) * inverse) @ vectors.T
         return out
