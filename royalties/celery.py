@@ -21,6 +21,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "celery.backend_cleanup",
         "schedule": crontab(hour=4, minute=0),
     },
+    "attribution-nightly": {
+        # The previous UTC day: score its generations, post one accrual per royalty program, close the day.
+        "task": "attribution.run_nightly",
+        "schedule": crontab(hour=2, minute=0),
+    },
     "attribution-purge-generation-text": {
         # Retention: erase prompt/output text of generations attributed more than N days ago.
         "task": "attribution.purge_generation_text",
