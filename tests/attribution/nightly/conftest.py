@@ -94,3 +94,19 @@ def _fresh_scorers():
 @pytest.fixture
 def world(db):
     return World()
+
+
+def accrual_entries(program, day=DAY):
+    """The accrual entries (and corrections) posted for (program, day), oldest first."""
+    from royalties.ledger.models import JournalEntry
+    from royalties.ledger.selectors import accrual_key
+
+    return list(JournalEntry.objects.filter(
+        kind=JournalEntry.Kind.ACCRUAL, idempotency_key__startswith=accrual_key(program_id=program.pk, day=day)
+    ).order_by("pk"))
+
+
+def owed(contributor, currency: str = "USD") -> int:
+    from royalties.ledger.selectors import contributor_payable_balance
+
+    return contributor_payable_balance(contributor=contributor, currency=currency)
