@@ -19,10 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo command runs the whole story (idempotent), then serves the site in the same process with the fake
+# Stripe server still running; Ctrl-C stops both. DEMO_ARGS passes options, e.g. DEMO_ARGS=--threads=1.
+DEMO_ARGS ?=
 demo: $(STAMP)
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=1 $(PY) manage.py demo --host $(HOST) --port $(PORT)
-	DJANGO_DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=1 ROYALTIES_SITE_URL=$${ROYALTIES_SITE_URL:-http://$(HOST):$(PORT)} $(PY) manage.py demo --serve --host $(HOST) --port $(PORT) $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
