@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "contributors",
     "attribution",
     "payouts",
+    "demo",  # manage.py demo: the offline end-to-end story (no models, no URLs)
 ]
 
 MIDDLEWARE = [
