@@ -75,8 +75,14 @@ def work_copy_count(*, contributor: Contributor, work_id: int, day_from: dt.date
 
 
 def generation_visible_to_contributor(*, contributor: Contributor, generation_id: int) -> Generation | None:
-    """A generation that drew on one of the contributor's works (else None: the caller answers 404)."""
-    drew_on_mine = Attribution.objects.filter(generation_id=OuterRef("pk")).filter(_owned_by(contributor))
+    """A generation that drew on one of the contributor's works (else None: the caller answers 404).
+
+    "Drew on" means a row the policy kept (it paid the work): the top-k also lists works that scored nothing,
+    and those must not show a contributor other people's generations.
+    """
+    drew_on_mine = Attribution.objects.filter(generation_id=OuterRef("pk"), share__isnull=False).filter(
+        _owned_by(contributor)
+    )
     return Generation.objects.filter(pk=generation_id).filter(Exists(drew_on_mine)).first()
 
 

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             else:
                 run = night_run(
                     day=day, trigger=AttributionRun.Trigger.COMMAND, close_period=not options["no_close"],
-                    chunk_size=options["chunk_size"], progress=bar.update_to if bar else None,
+                    chunk_size=options["chunk_size"], progress=bar.update_to if bar is not None else None,
                     actor_label="command:run_nightly",
                 )
         except NightlyError as exc:
@@ -77,6 +77,8 @@ class Command(BaseCommand):
             def update_to(self, done: int, total: int) -> None:
                 self.total = total
                 self.update(done - self.n)
+                if done == total:
+                    self.refresh()
 
         return Bar(total=0, desc=f"night {day}", unit="chunk", file=self.stderr._out, leave=True)
 
