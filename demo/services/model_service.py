@@ -39,16 +39,25 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class TrafficSize:
-    generations: int  # per model
+    days: int  # the traffic is spread over this many consecutive days, the last one yesterday
+    generations: int  # per model, over all the days
     copy_every: int  # every n-th generation is a near-copy of a training work
     text_cents: tuple[int, int]  # revenue of one generation, low and high
     image_cents: tuple[int, int]
 
+    def day_of(self, i: int) -> int:
+        """Which of the days generation ``i`` belongs to (consecutive blocks, the last days fuller)."""
+        return i * self.days // self.generations
 
-# A few hundred generations; the quick traffic is dearer per generation so that its few dozen still pay every
-# onboarded contributor more than the programs' payout threshold.
-FULL_TRAFFIC = TrafficSize(generations=160, copy_every=8, text_cents=(5, 150), image_cents=(10, 200))
-QUICK_TRAFFIC = TrafficSize(generations=16, copy_every=4, text_cents=(200, 600), image_cents=(200, 600))
+
+# A few hundred generations over a week (so the earnings chart has a week of bars); the quick traffic is dearer
+# per generation so that its few dozen still pay every onboarded contributor more than the payout threshold.
+FULL_TRAFFIC = TrafficSize(days=7, generations=160, copy_every=8, text_cents=(5, 150), image_cents=(10, 200))
+QUICK_TRAFFIC = TrafficSize(days=2, generations=16, copy_every=4, text_cents=(200, 600), image_cents=(200, 600))
+
+
+def traffic_size(*, quick: bool) -> TrafficSize:
+    return QUICK_TRAFFIC if quick else FULL_TRAFFIC
 
 
 @dataclass(frozen=True)
@@ -75,22 +84,23 @@ class PlannedGeneration:
         return item
 
 
-# --- the day ----------------------------------------------------------------------------------------------
+# --- the days ---------------------------------------------------------------------------------------------
 
 
-def demo_day(*, model_names: list[str]) -> dt.date:
-    """The day the demo's generations happened: that of the ones already logged, else yesterday (UTC).
-
-    Fixed by the first run, so running the demo again on a later day adds no second day of traffic.
-    """
+def demo_days(*, model_names: list[str], quick: bool) -> list[dt.date]:
+    """The days the demo's generations happen on: ending yesterday (UTC) on the first run; on later runs the
+    same days, found from the generations already logged, so a run on a later day adds no new traffic."""
     first = (
         Generation.objects.filter(model_version__ai_model__name__in=model_names)
         .filter(external_id__startswith=EXTERNAL_PREFIX)
         .order_by("generated_at").values_list("generated_at", flat=True).first()
     )
+    count = traffic_size(quick=quick).days
     if first is not None:
-        return first.astimezone(dt.UTC).date()
-    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).date()
+        start = first.astimezone(dt.UTC).date()
+    else:
+        start = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=count)
+    return [start + dt.timedelta(days=n) for n in range(count)]
 
 
 # --- the API key ------------------------------------------------------------------------------------------
@@ -135,9 +145,13 @@ def _manifest_works(version: ModelVersion) -> list[Any]:
     return [e.work for e in entries]
 
 
-def _moment(day: dt.date, i: int, n: int, offset_minutes: int) -> dt.datetime:
-    start = dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
-    return start + dt.timedelta(seconds=int((i + 0.5) * 86_400 / n), minutes=offset_minutes)
+def _moment(days: list[dt.date], size: TrafficSize, i: int, offset_minutes: int) -> dt.datetime:
+    """When generation ``i`` happened: spread evenly over its day, never past 23:45 UTC."""
+    which = size.day_of(i)
+    block = [j for j in range(size.generations) if size.day_of(j) == which]
+    start = dt.datetime.combine(days[which], dt.time(0, 0), tzinfo=dt.UTC)
+    seconds = int((block.index(i) + 0.5) * (86_400 - 1_800) / len(block)) + offset_minutes * 60
+    return start + dt.timedelta(seconds=seconds)
 
 
 def _revenue(rng: random.Random, low_cents: int, high_cents: int) -> str:
@@ -154,14 +168,14 @@ def _edit_words(text: str, rng: random.Random, *, words: int, edits: int) -> str
     return " ".join(tokens)
 
 
-def _plan_text(version: ModelVersion, model: Any, size: TrafficSize, day: dt.date, missing: set[str]) -> list:
+def _plan_text(version: ModelVersion, model: Any, size: TrafficSize, days: list[dt.date], missing: set[str]) -> list:
     works = [w for w in _manifest_works(version) if w.text_body.strip()]
     planned = []
     for i in range(size.generations):
         external_id = f"{EXTERNAL_PREFIX}{version.ai_model.name}-{i:04d}"
         if external_id not in missing:
             continue
-        rng = random.Random(f"{external_id}:{day}")
+        rng = random.Random(f"{external_id}:{days[0]}")
         work = rng.choice(works)
         opening = " ".join(work.text_body.split()[: rng.randint(3, 6)])
         if i % size.copy_every == 0:
@@ -176,12 +190,13 @@ def _plan_text(version: ModelVersion, model: Any, size: TrafficSize, day: dt.dat
         planned.append(PlannedGeneration(
             external_id=external_id, prompt=prompt, output_text=output,
             revenue=_revenue(rng, *size.text_cents),
-            generated_at=_moment(day, i, size.generations, 0), metadata=metadata,
+            generated_at=_moment(days, size, i, 0), metadata=metadata,
         ))
     return planned
 
 
-def _plan_images(version: ModelVersion, model: Any, size: TrafficSize, day: dt.date, missing: set[str]) -> list:
+def _plan_images(version: ModelVersion, model: Any, size: TrafficSize, days: list[dt.date],
+                 missing: set[str]) -> list:
     import numpy as np
 
     from attribution.adapters.reference_image import image_bytes_to_pixels, parse_digit_label, pixels_to_png
@@ -192,7 +207,7 @@ def _plan_images(version: ModelVersion, model: Any, size: TrafficSize, day: dt.d
         external_id = f"{EXTERNAL_PREFIX}{version.ai_model.name}-{i:04d}"
         if external_id not in missing:
             continue
-        rng = random.Random(f"{external_id}:{day}")
+        rng = random.Random(f"{external_id}:{days[0]}")
         if i % size.copy_every == 0:
             work = rng.choice(works)
             digit = parse_digit_label(work.title)
@@ -209,7 +224,7 @@ def _plan_images(version: ModelVersion, model: Any, size: TrafficSize, day: dt.d
         planned.append(PlannedGeneration(
             external_id=external_id, prompt=f"a handwritten {word}", output_png=png,
             revenue=_revenue(rng, *size.image_cents),
-            generated_at=_moment(day, i, size.generations, 7), metadata=metadata,
+            generated_at=_moment(days, size, i, 7), metadata=metadata,
         ))
     return planned
 
@@ -260,9 +275,9 @@ class TrafficOutcome:
     near_copies: int = 0
 
 
-def demo_traffic_send(*, outcomes: list[ModelOutcome], day: dt.date, quick: bool, say: Say) -> TrafficOutcome:
-    """Log the demo's generations of ``day`` for every demo model over HTTP; only those not logged yet."""
-    size = QUICK_TRAFFIC if quick else FULL_TRAFFIC
+def demo_traffic_send(*, outcomes: list[ModelOutcome], days: list[dt.date], quick: bool, say: Say) -> TrafficOutcome:
+    """Log the demo's generations of ``days`` for every demo model over HTTP; only those not logged yet."""
+    size = traffic_size(quick=quick)
     result = TrafficOutcome()
     with contextlib.ExitStack() as stack:
         base_url = None
@@ -273,11 +288,11 @@ def demo_traffic_send(*, outcomes: list[ModelOutcome], day: dt.date, quick: bool
                          .values_list("external_id", flat=True))
             missing = wanted - logged
             if not missing:
-                say(f"  {version.ref}: all {len(wanted)} generations of {day} are logged")
+                say(f"  {version.ref}: all {len(wanted)} generations of {days[0]} to {days[-1]} are logged")
                 continue
             key = demo_api_key(ai_model=version.ai_model, say=say)
             network = demo_checkpoint_load(outcome)
-            plan = (_plan_text if outcome.model is STORYTELLER else _plan_images)(version, network, size, day, missing)
+            plan = (_plan_text if outcome.model is STORYTELLER else _plan_images)(version, network, size, days, missing)
             if base_url is None:
                 base_url = stack.enter_context(local_site())
                 say(f"  the site answers the model service at {base_url}/api/v1/generations/")

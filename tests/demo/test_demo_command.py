@@ -82,9 +82,12 @@ def test_the_demo_tells_the_whole_story_and_a_second_run_creates_nothing(fake_st
         credited = set(Attribution.objects.filter(generation=generation).values_list("work_id", flat=True))
         assert generation.metadata["near_copy_of_work"] in credited, generation.external_id
 
-    # the night posted one balanced accrual per program, explained by its accrual rows
-    assert AttributionRun.objects.get().status == "completed"
-    assert JournalEntry.objects.filter(kind="accrual").count() == 2
+    # every night (two days of traffic) posted one balanced accrual per program, explained by its accrual rows
+    assert list(AttributionRun.objects.values_list("status", flat=True)) == ["completed", "completed"]
+    assert JournalEntry.objects.filter(kind="accrual").count() == 2 * 2
+    days = sorted({g.generated_at.date() for g in generations})
+    assert len(days) == 2
+    assert not Generation.objects.filter(attributed_at__isnull=True).exists()
     call_command("check_ledger", stdout=io.StringIO())
 
     # payouts: A created, B approved, executed; every paid payout has its statement, whose transfer it is

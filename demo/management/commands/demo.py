@@ -4,8 +4,9 @@
    opt-out, a duplicate upload that opens a dispute);
 2. the two reference models trained locally on those works, registered with their manifests, royalty programs
    and attribution indexes;
-3. a model service logging a few hundred generations over the real REST API with an API key;
-4. the nightly attribution of that day, posting the ledger entries;
+3. a model service logging a few hundred generations over a week (two days with --quick) over the real REST API
+   with an API key;
+4. the nightly attribution of each of those days, posting the ledger entries;
 5. the fake Stripe server, onboarding, a payout run created by finance A, approved by finance B, executed,
    its statements issued and reconciled;
 6. with ``--serve``: the site, served with the fake Stripe server still running, and the logins printed.
@@ -94,7 +95,7 @@ class Command(BaseCommand):
         try:
             with demo_fake_stripe(say=self.say) as fake:
                 with quiet_logs(options["verbosity"] < 2):
-                    self.story(quick=quick, names=names, began=began, site=site)
+                    self.story(quick=quick, names=names, began=began)
                 if serve:
                     self.serve(fake=fake, host=host, port=port, site=site)
                 else:
@@ -102,9 +103,9 @@ class Command(BaseCommand):
         except DemoStripeError as exc:
             raise CommandError(str(exc)) from exc
 
-    def story(self, *, quick: bool, names: list[str], began: float, site: str) -> None:
+    def story(self, *, quick: bool, names: list[str], began: float) -> None:
         from demo.services.catalog import demo_catalog_ensure
-        from demo.services.model_service import demo_day, demo_traffic_send
+        from demo.services.model_service import demo_days, demo_traffic_send
         from demo.services.models import demo_models_ensure
         from demo.services.night import demo_night_run
         from demo.services.payouts import demo_onboarding_ensure, demo_payout_run_ensure
@@ -113,17 +114,19 @@ class Command(BaseCommand):
         with self.step(1, "People and catalog"):
             demo_people_ensure(say=self.say)
             catalog = demo_catalog_ensure(size=QUICK if quick else FULL, say=self.say)
-        day = demo_day(model_names=names)
-        with self.step(2, f"Models: training, registration, royalty programs, indexes (day {day})"):
-            outcomes = demo_models_ensure(quick=quick, day=day, say=self.say)
-        with self.step(3, "A model service logs generations over the REST API"):
-            traffic = demo_traffic_send(outcomes=outcomes, day=day, quick=quick, say=self.say)
-        with self.step(4, f"The nightly attribution of {day}"):
-            demo_night_run(day=day, model_names=names, say=self.say)
+        days = demo_days(model_names=names, quick=quick)
+        span = f"{days[0]} to {days[-1]}"
+        with self.step(2, "Models: training, registration, royalty programs, indexes"):
+            outcomes = demo_models_ensure(quick=quick, day=days[0], say=self.say)
+        with self.step(3, f"A model service logs generations of {span} over the REST API"):
+            traffic = demo_traffic_send(outcomes=outcomes, days=days, quick=quick, say=self.say)
+        with self.step(4, f"The nightly attribution, night after night, {span}"):
+            for day in days:
+                demo_night_run(day=day, model_names=names, say=self.say)
         with self.step(5, "Payouts: onboarding, a run made by finance A, approved by B, executed"):
             demo_onboarding_ensure(say=self.say)
-            run = demo_payout_run_ensure(day=day, say=self.say).run
-        self.summary(catalog=catalog, outcomes=outcomes, traffic=traffic, run=run, day=day, began=began)
+            run = demo_payout_run_ensure(day=days[-1], say=self.say).run
+        self.summary(catalog=catalog, outcomes=outcomes, traffic=traffic, run=run, span=span, began=began)
 
     def serve(self, *, fake, host: str, port: str, site: str) -> None:
         """runserver in this process (no reloader: a reload would lose the fake Stripe thread) until Ctrl-C."""
@@ -139,7 +142,7 @@ class Command(BaseCommand):
         self.logins(site)
         call_command("runserver", f"{host}:{port}", use_reloader=False)
 
-    def summary(self, *, catalog, outcomes, traffic, run, day, began: float) -> None:
+    def summary(self, *, catalog, outcomes, traffic, run, span: str, began: float) -> None:
         from attribution.models import Generation
         from contributors.models import Dispute, Work
 
@@ -154,7 +157,7 @@ class Command(BaseCommand):
         for outcome in outcomes:
             self.say(f"  {outcome.version.ref}: checkpoint {outcome.checkpoint_dir.name}, "
                      f"{outcome.version.manifest_entries.count()} works in its manifest")
-        self.say(f"  {logged} generations of {day} logged ({traffic.created} now, {traffic.near_copies} near-copies "
+        self.say(f"  {logged} generations of {span} logged ({traffic.created} now, {traffic.near_copies} near-copies "
                  "sent now)")
         self.say(f"  payout run #{run.pk}: {run.get_status_display().lower()}")
         self.say("  step times: " + ", ".join(f"{title.split(':')[0]} {s:.1f}s" for title, s in self.timings)
