@@ -27,7 +27,9 @@ import os
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -39,16 +41,16 @@ from audit.services import audit_record
 from payouts import stripe_client
 from payouts.errors import PayoutIntegrityError
 from payouts.models import ConnectedAccount, Payout, PayoutRun
-from payouts.services.mirrors import stripe_transfer_apply
 from payouts.services.runs import utc_today
 from royalties.ledger.models import Account, JournalEntry
-from royalties.ledger.selectors import contributor_held_balance, contributor_payable_balance
 from royalties.ledger.services import PostingLine, account_get_or_create, journal_entry_post
 
 logger = logging.getLogger(__name__)
 
 PAYOUT_KEY = "payout:{}"
 ACTOR_LABEL = "payouts.execution"
+# A batch claims this many payouts per transaction (the checks of phase 1 done for all of them at once).
+CLAIM_GROUP = 25
 
 
 def payout_entry_key(payout_id: int) -> str:
@@ -83,28 +85,47 @@ def _fail(payout: Payout, *, code: str, message: str, actor_label: str = ACTOR_L
                         "failure_message": message[:500], "amount_minor": payout.amount_minor})
 
 
-def _preflight(payout: Payout) -> tuple[str, str] | None:
-    """Why a pending payout must not be sent now, as (code, message); None when it may go.
+def _balances(payouts: list[Payout]) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
+    """For the payouts' contributors (one currency each): owed, held and already in flight, in micro-units.
 
-    Runs with the contributor's payable account locked, so two payouts of one contributor (two runs, or a
-    retry racing a new run) cannot both spend the same balance.
+    The payable accounts are locked first (``FOR UPDATE``, in id order, so claimers never deadlock): two
+    payouts of one contributor (two runs, or a retry racing a new run) take turns spending one balance.
     """
-    account = ConnectedAccount.objects.filter(pk=payout.connected_account_id).first()
-    if account is None or account.transfers_capability != ConnectedAccount.Capability.ACTIVE:
-        state = account.transfers_capability if account else "missing"
-        return "account_not_ready", f"the Stripe account cannot receive transfers now (transfers {state})"
+    owed: dict[int, int] = defaultdict(int)
+    held: dict[int, int] = defaultdict(int)
+    in_flight: dict[int, int] = defaultdict(int)
+    by_currency: dict[str, list[int]] = defaultdict(list)
+    for payout in payouts:
+        by_currency[payout.currency].append(payout.contributor_id)
+    claiming = [p.pk for p in payouts]
+    for currency, contributor_ids in by_currency.items():
+        accounts = Account.objects.filter(contributor_id__in=contributor_ids, currency=currency,
+                                          kind__in=[Account.Kind.CONTRIBUTOR_PAYABLE, Account.Kind.HOLD])
+        list(accounts.filter(kind=Account.Kind.CONTRIBUTOR_PAYABLE).order_by("pk").select_for_update()
+             .values_list("pk", flat=True))
+        rows = accounts.order_by().values("contributor_id", "kind").annotate(total=Sum("postings__amount_micros"))
+        for row in rows:
+            # Liabilities are credit-normal: their raw balance is negative when the platform owes the money.
+            target = owed if row["kind"] == Account.Kind.CONTRIBUTOR_PAYABLE else held
+            target[row["contributor_id"]] = -int(row["total"] or 0)
+        sending = (Payout.objects.filter(contributor_id__in=contributor_ids, currency=currency,
+                                         status=Payout.Status.SENDING).exclude(pk__in=claiming)
+                   .values("contributor_id").annotate(total=Sum("amount_micros")).order_by())
+        for row in sending:
+            in_flight[row["contributor_id"]] = int(row["total"] or 0)
+    return owed, held, in_flight
+
+
+def _preflight(payout: Payout, owed: int, held: int, in_flight: int) -> tuple[str, str] | None:
+    """Why a pending payout must not be sent now, as (code, message); None when it may go."""
+    account = payout.connected_account
+    if account.transfers_capability != ConnectedAccount.Capability.ACTIVE:
+        return "account_not_ready", (f"the Stripe account cannot receive transfers now "
+                                     f"(transfers {account.transfers_capability})")
     if account.stripe_account_id != payout.stripe_account_id:
         return "account_changed", "the contributor's Stripe account changed since the run was approved"
-    Account.objects.select_for_update().filter(
-        kind=Account.Kind.CONTRIBUTOR_PAYABLE, currency=payout.currency, contributor_id=payout.contributor_id
-    ).first()
-    held = contributor_held_balance(contributor=payout.contributor_id, currency=payout.currency)
     if held > 0:
         return "on_hold", f"{held} micro-units of the contributor's balance were put on hold after the run was drafted"
-    owed = contributor_payable_balance(contributor=payout.contributor_id, currency=payout.currency)
-    in_flight = Payout.objects.filter(
-        contributor_id=payout.contributor_id, currency=payout.currency, status=Payout.Status.SENDING
-    ).exclude(pk=payout.pk).aggregate(total=Sum("amount_micros"))["total"] or 0
     if owed - in_flight < payout.amount_micros:
         return "balance_changed", (
             f"the payable balance is now {owed} micro-units ({in_flight} already being sent), less than this "
@@ -112,25 +133,39 @@ def _preflight(payout: Payout) -> tuple[str, str] | None:
     return None
 
 
-def _claim(payout_id: int) -> Payout | None:
-    """Phase 1: the payout locked and marked sending, or None when there is nothing to send."""
+def _claim_many(payout_ids: Sequence[int]) -> list[Payout]:
+    """Phase 1 for several payouts in one transaction: those to send now, locked, checked and marked sending.
+
+    A payout already ``sending`` (a crashed or concurrent attempt) is returned as it is, to be resent with the
+    same key; one paid, failed or cancelled, or whose run is not executing, is skipped; one that may no longer
+    go (account, hold, balance) fails here without a call to Stripe.
+    """
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("run").get(pk=payout_id)
-        if payout.status == Payout.Status.SENDING:
-            return payout  # a crashed or concurrent attempt: resend with the same key
-        if payout.status != Payout.Status.PENDING or payout.run.status != PayoutRun.Status.EXECUTING:
-            return None
-        problem = _preflight(payout)
-        if problem is not None:
-            _fail(payout, code=problem[0], message=problem[1])
-            return None
-        payout.status, payout.sending_started_at = Payout.Status.SENDING, timezone.now()
-        payout.save(update_fields=["status", "sending_started_at", "updated_at"])
-        audit_record(action="payout.sending", obj=payout, actor_label=ACTOR_LABEL,
-                     before={"status": Payout.Status.PENDING},
-                     after={"status": payout.status, "attempt": payout.attempt, "amount_minor": payout.amount_minor,
-                            "destination": payout.stripe_account_id})
-        return payout
+        # Lock the payout rows only (of=self): the run and account rows are read, not locked.
+        payouts = list(Payout.objects.select_for_update(of=("self",)).select_related("run", "connected_account")
+                       .filter(pk__in=list(payout_ids)).order_by("pk"))
+        resend = [p for p in payouts if p.status == Payout.Status.SENDING]
+        pending = [p for p in payouts
+                   if p.status == Payout.Status.PENDING and p.run.status == PayoutRun.Status.EXECUTING]
+        if not pending:
+            return resend
+        owed, held, in_flight = _balances(pending)
+        now = timezone.now()
+        claimed = []
+        for payout in pending:
+            cid = payout.contributor_id
+            problem = _preflight(payout, owed[cid], held[cid], in_flight[cid])
+            if problem is not None:
+                _fail(payout, code=problem[0], message=problem[1])
+                continue
+            payout.status, payout.sending_started_at, payout.updated_at = Payout.Status.SENDING, now, now
+            claimed.append(payout)
+            audit_record(action="payout.sending", obj=payout, actor_label=ACTOR_LABEL,
+                         before={"status": Payout.Status.PENDING},
+                         after={"status": payout.status, "attempt": payout.attempt,
+                                "amount_minor": payout.amount_minor, "destination": payout.stripe_account_id})
+        Payout.objects.bulk_update(claimed, ["status", "sending_started_at", "updated_at"])
+        return resend + claimed
 
 
 def _transfer(payout: Payout) -> Any:
@@ -144,15 +179,30 @@ def _transfer(payout: Payout) -> Any:
     )
 
 
-def payout_send(*, payout_id: int) -> Payout:
-    """Send one payout exactly once (see the module docstring); returns it in its new state.
+@dataclass(frozen=True)
+class Confirmed:
+    """A transfer Stripe confirmed for a payout, not yet booked."""
+
+    payout_id: int
+    transfer: dict[str, Any]
+    read_at: dt.datetime
+
+
+def _send_transfer(payout_id: int) -> Confirmed | Payout:
+    """Phases 1 and 2: claim and call Stripe. The confirmed transfer to book, or the payout as it now stands
+    (nothing to send, or refused by Stripe and failed).
 
     Raises ``stripe_client.StripeUnavailable`` when Stripe could not be reached: the payout stays
     ``sending`` and is resent with the same key later.
     """
-    payout = _claim(payout_id)
-    if payout is None:
+    claimed = _claim_many([payout_id])
+    if not claimed:
         return Payout.objects.get(pk=payout_id)
+    return _send_claimed(claimed[0])
+
+
+def _send_claimed(payout: Payout) -> Confirmed | Payout:
+    """Phase 2 for a payout claimed (marked sending): the Stripe call, and a refusal recorded."""
     read_at = timezone.now()
     try:
         transfer = _transfer(payout)
@@ -168,7 +218,19 @@ def payout_send(*, payout_id: int) -> Payout:
                 _fail(locked, code=exc.code or type(exc).__name__, message=exc.message)
             return locked
     _pause_after_transfer()
-    return payout_settle(payout_id=payout.pk, transfer=transfer.to_dict(), read_at=read_at)
+    return Confirmed(payout_id=payout.pk, transfer=transfer.to_dict(), read_at=read_at)
+
+
+def payout_send(*, payout_id: int) -> Payout:
+    """Send one payout exactly once (see the module docstring); returns it in its new state.
+
+    Raises ``stripe_client.StripeUnavailable`` when Stripe could not be reached: the payout stays
+    ``sending`` and is resent with the same key later.
+    """
+    outcome = _send_transfer(payout_id)
+    if isinstance(outcome, Payout):
+        return outcome
+    return payout_settle(payout_id=outcome.payout_id, transfer=outcome.transfer, read_at=outcome.read_at)
 
 
 def _check_transfer(payout: Payout, transfer: dict[str, Any]) -> None:
@@ -197,8 +259,11 @@ def payout_entry_post(*, payout: Payout, transfer_id: str) -> JournalEntry:
     existing = JournalEntry.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return existing
-    payable = account_get_or_create(kind=Account.Kind.CONTRIBUTOR_PAYABLE, currency=payout.currency,
-                                    contributor=payout.contributor_id)
+    payable = Account.objects.filter(kind=Account.Kind.CONTRIBUTOR_PAYABLE, currency=payout.currency,
+                                     contributor_id=payout.contributor_id).values_list("pk", flat=True).first()
+    if payable is None:  # a balance was paid, so the account exists; created here only for a hand-made payout
+        payable = account_get_or_create(kind=Account.Kind.CONTRIBUTOR_PAYABLE, currency=payout.currency,
+                                        contributor=payout.contributor_id).pk
     clearing = account_get_or_create(kind=Account.Kind.STRIPE_CLEARING, currency=payout.currency)
     return journal_entry_post(
         kind=JournalEntry.Kind.PAYOUT, period=utc_today(), idempotency_key=key,
@@ -212,78 +277,103 @@ def payout_entry_post(*, payout: Payout, transfer_id: str) -> JournalEntry:
 
 def payout_settle(*, payout_id: int, transfer: dict[str, Any], read_at: dt.datetime,
                   reason: str = "transfer confirmed by Stripe") -> Payout:
-    """Phase 3: book a transfer Stripe confirmed for the payout (idempotent: a paid payout is returned as is)."""
+    """Phase 3: book a transfer Stripe confirmed for the payout (idempotent: a paid payout is returned as is).
+
+    The ledger locks the day's period while it posts, so every payout of every run books through it in turn:
+    the audit line is written before posting, to keep that turn short. The transfer's mirror
+    (``StripeTransfer``) is written by the ``transfer.created`` webhook, from a fresh read of Stripe.
+    """
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("run").get(pk=payout_id)
+        # of=self: every payout of the run is booked concurrently; locking their run row would queue them all.
+        payout = Payout.objects.select_for_update(of=("self",)).select_related("run").get(pk=payout_id)
         if payout.is_settled:
             return payout
         _check_transfer(payout, transfer)
+        audit_record(action="payout.paid", obj=payout, actor_label=ACTOR_LABEL, before={"status": payout.status},
+                     reason=reason,
+                     after={"status": Payout.Status.PAID, "stripe_transfer_id": transfer["id"],
+                            "ledger_entry_key": payout_entry_key(payout.pk), "amount_minor": payout.amount_minor,
+                            "amount_micros": payout.amount_micros, "attempt": payout.attempt})
         entry = payout_entry_post(payout=payout, transfer_id=transfer["id"])
-        before = {"status": payout.status}
         payout.status, payout.stripe_transfer_id, payout.ledger_entry = Payout.Status.PAID, transfer["id"], entry
         payout.paid_at, payout.last_error = timezone.now(), ""
         payout.save(update_fields=["status", "stripe_transfer_id", "ledger_entry", "paid_at", "last_error",
                                    "updated_at"])
-        audit_record(action="payout.paid", obj=payout, actor_label=ACTOR_LABEL, before=before, reason=reason,
-                     after={"status": payout.status, "stripe_transfer_id": payout.stripe_transfer_id,
-                            "ledger_entry": entry.pk, "amount_minor": payout.amount_minor,
-                            "amount_micros": payout.amount_micros, "attempt": payout.attempt})
-        stripe_transfer_apply(data=transfer, read_at=read_at, reason=f"payout #{payout.pk}")
     return payout
 
 
 # --- a batch of payouts, and the run ------------------------------------------------------------------
 
 
-def _send_quietly(payout_id: int, errors: list[BaseException]) -> None:
+def _send_and_book(payout: Payout, errors: list[BaseException]) -> None:
+    """Phases 2 and 3 for a claimed payout, errors collected (one payout's trouble never stops the others)."""
     try:
-        payout_send(payout_id=payout_id)
+        outcome = _send_claimed(payout)
+        if isinstance(outcome, Confirmed):
+            payout_settle(payout_id=outcome.payout_id, transfer=outcome.transfer, read_at=outcome.read_at)
     except stripe_client.StripeUnavailable as exc:
         # Left sending (outcome unknown); payout_run_resume or the periodic sweep resends it with its key.
-        logger.warning("payout %s: Stripe unavailable, left sending for a later resend: %s", payout_id, exc)
+        logger.warning("payout %s: Stripe unavailable, left sending for a later resend: %s", payout.pk, exc)
     except Exception as exc:
-        logger.exception("payout %s: unexpected error", payout_id)
+        logger.exception("payout %s: unexpected error", payout.pk)
         errors.append(exc)
 
 
 def payout_batch_send(*, run_id: int, payout_ids: Sequence[int], threads: int | None = None) -> dict[str, int]:
     """Send a batch of a run's payouts with up to ``threads`` transfers in flight; then maybe finish the run.
 
-    Each thread has its own database connection (Django's are per thread) and closes it when done. An
-    unexpected error in one payout does not stop the others; the first one is raised after the batch.
+    One thread claims payouts a group at a time (phase 1, one transaction per group, running at most a few
+    groups ahead of Stripe); ``threads`` senders each call Stripe and book what it confirmed (phases 2 and 3).
+    Each thread has its own database connection (Django's are per thread), closed when it is done. A crash
+    leaves the claimed payouts ``sending``: a resume resends them with their keys and books each once.
+
+    An unexpected error in one payout does not stop the others; the first one is raised after the batch.
     """
     ids = list(payout_ids)
     width = max(1, min(threads or settings.PAYOUTS_EXECUTION_THREADS, len(ids)))
     errors: list[BaseException] = []
     if width == 1:
         for payout_id in ids:
-            _send_quietly(payout_id, errors)
+            for payout in _claim_many([payout_id]):
+                _send_and_book(payout, errors)
     else:
-        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for payout_id in ids:
-            todo.put(payout_id)
-
-        def worker() -> None:
-            try:
-                while True:
-                    try:
-                        payout_id = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    _send_quietly(payout_id, errors)
-            finally:
-                connections.close_all()  # this thread's connections only
-
-        pool = [threading.Thread(target=worker, name=f"payout-send-{run_id}-{i}", daemon=True) for i in range(width)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
+        _pipeline(run_id, ids, width, errors)
     run = payout_run_finalize(run_id=run_id)
     if errors:
         raise errors[0]
     counts = payout_run_counts(run=run)
     return {"sent": len(ids), **counts}
+
+
+def _pipeline(run_id: int, ids: list[int], width: int, errors: list[BaseException]) -> None:
+    to_send: queue.Queue[Payout | None] = queue.Queue(maxsize=2 * width)
+
+    def claimer() -> None:
+        try:
+            for start in range(0, len(ids), CLAIM_GROUP):
+                for payout in _claim_many(ids[start:start + CLAIM_GROUP]):
+                    to_send.put(payout)  # blocks while the senders are this far behind
+        except Exception as exc:
+            logger.exception("payout run %s: claiming failed", run_id)
+            errors.append(exc)
+        finally:
+            for _ in range(width):
+                to_send.put(None)
+            connections.close_all()  # this thread's connections only
+
+    def sender() -> None:
+        try:
+            while (payout := to_send.get()) is not None:
+                _send_and_book(payout, errors)
+        finally:
+            connections.close_all()
+
+    claims = threading.Thread(target=claimer, name=f"payout-claim-{run_id}", daemon=True)
+    senders = [threading.Thread(target=sender, name=f"payout-send-{run_id}-{i}", daemon=True) for i in range(width)]
+    for thread in (claims, *senders):
+        thread.start()
+    for thread in (claims, *senders):
+        thread.join()
 
 
 def payout_run_dispatch(*, run_id: int) -> int:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 from collections import defaultdict
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max, Min, Q, Sum
 
 from audit.services import audit_record
@@ -32,6 +34,7 @@ from royalties.ledger.models import Account, Accrual, JournalEntry, Posting
 logger = logging.getLogger(__name__)
 
 ACTOR_LABEL = "payouts.statements"
+STATEMENT_THREADS = 4
 _OTHER_LABELS = {
     JournalEntry.Kind.HOLD: "Put on hold",
     JournalEntry.Kind.HOLD_RELEASE: "Hold released",
@@ -247,20 +250,48 @@ def statement_issue_for_payout(*, payout: Payout | int) -> Statement:
     return _issue_payout(payout)
 
 
-def statements_issue_for_run(*, run: PayoutRun | int) -> dict[str, int]:
-    """Statements for every paid payout of a run that has none yet (each in its own transaction)."""
+def statements_issue_for_run(*, run: PayoutRun | int, threads: int | None = None) -> dict[str, int]:
+    """Statements for every paid payout of a run that has none yet (each in its own transaction).
+
+    A few threads overlap one statement's database round trips with another's rendering; each payout is a
+    different contributor, so they never wait on each other's lock.
+    """
     run_id = getattr(run, "pk", run)
     ids = list(Payout.objects.filter(run_id=run_id, status__in=Payout.SETTLED_STATUSES, statement__isnull=True)
                .order_by("id").values_list("id", flat=True))
-    issued, failed = 0, 0
-    for payout_id in ids:
+    outcome = {"issued": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def issue(payout_id: int) -> None:
         try:
             statement_issue_for_payout(payout=payout_id)
-            issued += 1
+            key = "issued"
         except StatementError:
             logger.exception("statement of payout %s not issued", payout_id)
-            failed += 1
-    return {"issued": issued, "failed": failed}
+            key = "failed"
+        with lock:
+            outcome[key] += 1
+
+    width = max(1, min(threads or min(STATEMENT_THREADS, settings.PAYOUTS_EXECUTION_THREADS), len(ids)))
+    if width == 1:
+        for payout_id in ids:
+            issue(payout_id)
+        return outcome
+
+    def worker(chunk: list[int]) -> None:
+        try:
+            for payout_id in chunk:
+                issue(payout_id)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    pool = [threading.Thread(target=worker, args=(ids[i::width],), name=f"statements-{run_id}-{i}", daemon=True)
+            for i in range(width)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return outcome
 
 
 def _month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
