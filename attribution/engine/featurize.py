@@ -90,14 +90,14 @@ class Featurizer:
         """Projected per-example gradients of ``loss_fn(model, batch)``: (B, K) float32."""
         records: list[_Record] = []
         handles = []
-        leaves = [leaf for leaf in pytree.tree_leaves(batch) if isinstance(leaf, torch.Tensor) and leaf.dim() > 0]
-        self._batch_size = leaves[0].shape[0] if leaves else 0  # a guess, checked against the losses below
+        self._batch_size = _guess_batch_size(batch)  # checked against the losses below
         for block in self.plan.blocks:
             for use in block.uses:
                 hook = self._forward_hook(block, use.kind, use.has_bias, records)
                 handles.append(self.modules[use.module].register_forward_hook(hook))
         was_training = self.model.training
-        self.model.eval()  # dropout off and batch statistics frozen: examples must not see each other
+        if was_training:
+            self.model.eval()  # dropout off and batch statistics frozen: examples must not see each other
         try:
             with torch.enable_grad():
                 losses = loss_fn(self.model, batch)
@@ -129,7 +129,8 @@ class Featurizer:
         finally:
             for handle in handles:
                 handle.remove()
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
         return out
 
     # ----------------------------------------------------------------------------------------------------
@@ -249,6 +250,19 @@ class Featurizer:
             stats.gram += out.T.double() @ out.double()
 
 
+def _guess_batch_size(batch: Any) -> int:
+    """Rows of the batch's first tensor (the common layouts first: the full pytree walk costs more)."""
+    first = batch
+    while isinstance(first, (tuple, list)) and first:
+        first = first[0]
+    if isinstance(first, dict) and first:
+        first = next(iter(first.values()))
+    if isinstance(first, torch.Tensor):
+        return first.shape[0] if first.dim() > 0 else 0
+    leaves = [leaf for leaf in pytree.tree_leaves(batch) if isinstance(leaf, torch.Tensor) and leaf.dim() > 0]
+    return leaves[0].shape[0] if leaves else 0
+
+
 def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     return None if tensor is None else tensor.to(device)
 
@@ -261,10 +275,9 @@ def _project_input(flat: torch.Tensor, proj: torch.Tensor | None, aug: bool, has
             return flat
         ones = torch.full((flat.shape[0], 1), 1.0 if has_bias else 0.0, dtype=flat.dtype, device=flat.device)
         return torch.cat([flat, ones], dim=1)
-    side = flat @ proj[:n]
     if aug and has_bias:
-        side = side + proj[n]
-    return side
+        return torch.addmm(proj[n], flat, proj[:n])
+    return flat @ proj[:n]
 
 
 def _project_output(delta: torch.Tensor, proj: torch.Tensor | None, full: int) -> torch.Tensor:

@@ -137,8 +137,11 @@ def main() -> None:
     for curvature in CURVATURES:
         for norm in NORMS:
             key = max((c for c in ours if c[1] == curvature and c[3] == norm), key=lambda c: ours[c][0])
+            index, feats = indexes[key[0]]
+            view = index.with_curvature(key[1], damping_ratio=key[2], score_norm=key[3])
+            recall = recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows)
             report("engine", f"tuned-{curvature}-{norm}", {"projection_dim": key[0], "damping_ratio": key[2]},
-                   *ours[key], None)
+                   *ours[key], recall)
     # plain gradient dot product (no curvature, no normalisation) at the largest projection
     index, feats = indexes[max(PROJECTIONS)]
     view = index.with_curvature("none", score_norm="none")

@@ -154,8 +154,12 @@ def main() -> None:
                                     config=IndexConfig(projection_dim=PROJECTION, shard_size=4096))
         t_build = time.perf_counter() - started
         feats = index.query_features(model, task.loss_fn, task.query_batches(task.test))
+        # a night's worth of generations: the test generations repeated to 2,000 queries, so that the dense
+        # [Q, N] matrix is large next to the top-k path's working set
+        feats = feats.repeat(1, -(-2000 // feats.shape[1]), 1)[:, :2000]
         q = feats.shape[1]
         index.top_k_features(feats[:, :1], k=10)  # preconditioner and work norms: once per index, not per night
+        # top_k never holds more than query_block x batch_rows scores (256 x 8192 floats = 8 MiB) at a time
         with PeakRss() as topk_mem:
             started = time.perf_counter()
             index.top_k_features(feats, k=10)
