@@ -46,5 +46,6 @@ def statement_csv_header(data: bytes) -> dict[str, str]:
     return header
 
 
-def no_sideways_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+def no_sideways_scroll(page, width: int) -> bool:
+    """Nothing wider than the phone: a mobile browser would otherwise zoom the whole page out to fit it."""
+    return page.evaluate("document.documentElement.scrollWidth") <= width

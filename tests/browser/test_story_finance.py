@@ -160,4 +160,4 @@ def test_finance_pages_on_a_phone(new_page, owed, screenshot):
                        ("/finance/ledger/", "finance-ledger-entries-phone")):
         page.goto(path)
         screenshot(page, name)
-        assert no_sideways_scroll(page), path
+        assert no_sideways_scroll(page, PHONE["width"]), path
