@@ -67,8 +67,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         request,
         "contributors/dashboard.html",
         {"contributor": contributor, "summary": selectors.contributor_work_summary(contributor=contributor),
-         "recent_works": recent},
+         "recent_works": recent, **_money_at_a_glance(contributor)},
     )
+
+
+def _money_at_a_glance(contributor) -> dict:
+    """What is owed now (the ledger's payable balance) and the last 30 days of accruals as the earnings chart.
+
+    The chart is drawn by the earnings pages' own function, so the dashboard and /portal/earnings/ always agree.
+    """
+    import datetime as dt
+
+    from django.conf import settings
+
+    from attribution.portal_views import DEFAULT_DAYS, earnings_chart, utc_yesterday
+    from royalties.ledger.selectors import accrual_totals_by_period, contributor_payable_balance
+
+    currency = settings.ROYALTIES_CURRENCY
+    day_to = utc_yesterday()
+    day_from = day_to - dt.timedelta(days=DEFAULT_DAYS - 1)
+    rows = accrual_totals_by_period(contributor=contributor, period_from=day_from, period_to=day_to)
+    return {
+        "currency": currency,
+        "balance_micros": contributor_payable_balance(contributor=contributor, currency=currency),
+        "earned_micros": sum(r["amount_micros"] for r in rows),
+        "chart": earnings_chart(rows=rows, day_from=day_from, day_to=day_to, currency=currency),
+    }
 
 
 @contributor_required
