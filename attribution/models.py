@@ -316,13 +316,11 @@ class AttributedGeneration(models.Model):
 
 
 class Attribution(models.Model):
-    """One of the top-k works for one generation: its score, and once the day is settled its share and amount.
+    """One of the top-k works for one generation, as a chunk task scored it: score, rank, the copy flag.
 
-    Chunk tasks write score, rank and the copy flag; the night's settlement writes ``share`` (of the
-    generation's kept weight) and ``amount_micros`` (of the generation's attributed pool) under the program's
-    policy. Rows the policy did not keep (no positive score, beyond top-k, below the minimum share, a work
-    with no owner) keep ``share`` empty and an amount of 0. Per (program, day, work) the amounts sum to the
-    ledger's ``Accrual.attributed_micros`` over the work's owners.
+    Written once, never updated (a million rows a night: an update would cost more than the insert). What the
+    row paid is in its ``AttributionAmount`` (``settled``), written by the day's settlement for the rows the
+    policy kept.
     """
 
     chunk = models.ForeignKey(AttributionChunk, on_delete=models.PROTECT, related_name="attributions")
@@ -341,19 +339,40 @@ class Attribution(models.Model):
     # to the contributor; copy_spans says where (character spans of the output, or the image region).
     copied = models.BooleanField(default=False)
     copy_spans = models.JSONField(null=True, blank=True)
-    share = models.DecimalField(max_digits=10, decimal_places=9, null=True, blank=True)
-    amount_micros = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["generation_id", "rank"]
         constraints = [
             models.UniqueConstraint(fields=["generation", "work"], name="attribution_unique_generation_work"),
-            models.CheckConstraint(condition=models.Q(amount_micros__gte=0), name="attribution_amount_non_negative"),
         ]
         indexes = [models.Index(fields=["work", "day"])]
 
     def __str__(self) -> str:
         return f"generation {self.generation_id} -> work {self.work_id} ({self.score:.4f})"
+
+
+class AttributionAmount(models.Model):
+    """What one kept attribution row paid: its share of the generation's kept weight, and its micro-units.
+
+    The day's settlement writes one per row the policy kept (positive score, within top-k and the minimum
+    share, a work with owners), insert-only; a corrected day has its rows replaced whole. Per (program, day,
+    work) the amounts sum to the ledger's ``Accrual.attributed_micros`` over the work's owners.
+    """
+
+    attribution = models.OneToOneField(Attribution, on_delete=models.PROTECT, primary_key=True,
+                                       related_name="settled")
+    share = models.DecimalField(max_digits=10, decimal_places=9)
+    amount_micros = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_micros__gte=0), name="attribution_amount_non_negative"),
+            # A share can print as 0.000000000: the policy keeps tiny weights (a tie-break of 1 in 2**30).
+            models.CheckConstraint(condition=models.Q(share__gte=0, share__lte=1), name="attribution_share_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attribution {self.attribution_id}: {self.amount_micros} micros"
 
 
 class AttributionSettlement(models.Model):

@@ -223,7 +223,7 @@ def earnings_work(request: HttpRequest, work_id: int) -> HttpResponse:
             "segments": text_segments(generation.output_text, attribution.copy_spans),
             "is_image": bool(generation.output_media) and generation.output_mime_type in INLINE_IMAGE_TYPES,
             "late": bool(slot and slot.late), "generated_day": generation.generated_at.astimezone(dt.UTC).date(),
-            "share_percent": attribution.share * 100 if attribution.share is not None else None,
+            "share_percent": attribution.settled.share * 100,
         })
     context.update({
         "day_from": day_from, "day_to": day_to, "my_bps": work.my_bps, "my_percent": work.my_bps / 100,

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 CACHE_SIZE = 2
 _scorers: OrderedDict[tuple[int, str], Scorer] = OrderedDict()
 
-ATTRIBUTION_FIELDS = ["chunk", "generation", "work", "day", "rank", "score", "copied", "copy_spans", "amount_micros"]
+ATTRIBUTION_FIELDS = ["chunk", "generation", "work", "day", "rank", "score", "copied", "copy_spans"]
 
 
 @dataclass
@@ -120,7 +120,7 @@ def _rows(chunk: AttributionChunk, results: list[Any]) -> list[tuple]:
             rank += 1
             spans = json.dumps(copy_spans(result.copies, work.work_id)) if work.copied else None
             rows.append((chunk.pk, result.generation_id, work.work_id, chunk.day, rank, float(work.score),
-                         bool(work.copied), spans, 0))
+                         bool(work.copied), spans))
     return rows
 
 
@@ -136,12 +136,13 @@ def chunk_score(*, chunk_id: int, run_id: int | None = None, worker: str = "") -
     try:
         version = chunk.model_version
         scorer, load_seconds = scorer_for(model_version=version)
+        # Scoring time includes reading the chunk's generations: it is the chunk's work before the write.
+        started = time.perf_counter()
         generations = list(Generation.objects.filter(nightly__chunk=chunk).order_by("id")
                            .only("id", "prompt", "output_text", "output_media", "output_mime_type"))
         if len(generations) != chunk.generation_count:
             raise ChunkScoringError(f"chunk {chunk.key} planned {chunk.generation_count} generations but holds "
                                     f"{len(generations)}")
-        started = time.perf_counter()
         loaded = scorer.loaded
         results = attribute_generations(
             loaded.adapter, loaded.index, generation_inputs(generations), chunk.top_k, model=scorer.model,
@@ -160,7 +161,6 @@ def chunk_score(*, chunk_id: int, run_id: int | None = None, worker: str = "") -
         if locked.status == AttributionChunk.Status.SCORED:
             return ChunkResult(chunk_id, "already_scored", locked.generation_count, locked.attribution_count)
         bulk_insert(Attribution, ATTRIBUTION_FIELDS, rows)
-        writing_seconds = time.perf_counter() - started
         locked.status = AttributionChunk.Status.SCORED
         locked.attribution_count = len(rows)
         locked.scored_by_run_id = run_id
@@ -169,10 +169,12 @@ def chunk_score(*, chunk_id: int, run_id: int | None = None, worker: str = "") -
         locked.worker = (worker or worker_name())[:200]
         locked.load_seconds = load_seconds
         locked.scoring_seconds = scoring_seconds
-        locked.writing_seconds = writing_seconds
         locked.last_error = ""
         locked.save(update_fields=["status", "attribution_count", "scored_by_run", "scored_at", "index_checksum",
-                                   "worker", "load_seconds", "scoring_seconds", "writing_seconds", "last_error"])
+                                   "worker", "load_seconds", "scoring_seconds", "last_error"])
+    # Writing time includes the commit (the rows' index updates and the WAL flush are part of it).
+    writing_seconds = time.perf_counter() - started
+    AttributionChunk.objects.filter(pk=chunk_id).update(writing_seconds=writing_seconds)
     logger.info("nightly: chunk %s scored, %d generations, %d attribution rows (%.2fs scoring, %.2fs writing)",
                 chunk.key, len(generations), len(rows), scoring_seconds, writing_seconds)
     return ChunkResult(chunk_id, "scored", len(generations), len(rows), load_seconds, scoring_seconds,

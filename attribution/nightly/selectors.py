@@ -34,10 +34,12 @@ def attribution_list(
 ) -> QuerySet[Attribution]:
     """Attribution rows, filtered; with ``contributor``, only those of works they own (``my_bps`` annotated).
 
-    ``day_from``/``day_to`` are inclusive accrual days. ``kept_only`` keeps the rows the policy paid
-    (a share was set), dropping the top-k candidates it did not keep.
+    ``day_from``/``day_to`` are inclusive accrual days. ``kept_only`` keeps the rows the policy paid (they
+    have an ``AttributionAmount``, ``settled``), dropping the top-k candidates it did not keep.
     """
-    qs = Attribution.objects.select_related("generation__model_version__ai_model", "generation__nightly", "work")
+    qs = Attribution.objects.select_related(
+        "generation__model_version__ai_model", "generation__nightly", "work", "settled"
+    )
     if contributor is not None:
         contributor_id = getattr(contributor, "pk", contributor)
         qs = qs.filter(_owned_by(contributor_id)).annotate(
@@ -53,7 +55,7 @@ def attribution_list(
     if day_to is not None:
         qs = qs.filter(day__lte=day_to)
     if kept_only:
-        qs = qs.filter(share__isnull=False)
+        qs = qs.filter(settled__isnull=False)
     return qs
 
 
@@ -63,7 +65,7 @@ def work_top_generations(
 ) -> list[Attribution]:
     """The generations that drew most on one of the contributor's works: highest amount, then score."""
     qs = attribution_list(contributor=contributor, work=work_id, day_from=day_from, day_to=day_to, kept_only=True)
-    return list(qs.order_by("-amount_micros", "-score", "generation_id")[:limit])
+    return list(qs.order_by("-settled__amount_micros", "-score", "generation_id")[:limit])
 
 
 def work_copy_count(*, contributor: Contributor, work_id: int, day_from: dt.date | None = None,
@@ -80,7 +82,7 @@ def generation_visible_to_contributor(*, contributor: Contributor, generation_id
     "Drew on" means a row the policy kept (it paid the work): the top-k also lists works that scored nothing,
     and those must not show a contributor other people's generations.
     """
-    drew_on_mine = Attribution.objects.filter(generation_id=OuterRef("pk"), share__isnull=False).filter(
+    drew_on_mine = Attribution.objects.filter(generation_id=OuterRef("pk"), settled__isnull=False).filter(
         _owned_by(contributor)
     )
     return Generation.objects.filter(pk=generation_id).filter(Exists(drew_on_mine)).first()
@@ -90,8 +92,9 @@ def attribution_totals_by_work(*, program: Any, day: dt.date) -> dict[int, int]:
     """Work id -> the day's attributed micro-units over all its owners: equals the ledger's
     ``accrual_attributed_by_work`` for the same (program, day) (the cross-check between the two apps)."""
     rows = (
-        Attribution.objects.filter(chunk__program_id=getattr(program, "pk", program), day=day, amount_micros__gt=0)
-        .order_by().values("work_id").annotate(total=Sum("amount_micros"))
+        Attribution.objects.filter(chunk__program_id=getattr(program, "pk", program), day=day,
+                                   settled__amount_micros__gt=0)
+        .order_by().values("work_id").annotate(total=Sum("settled__amount_micros"))
     )
     return {r["work_id"]: int(r["total"]) for r in rows}
 

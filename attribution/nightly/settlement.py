@@ -28,6 +28,7 @@ from django.utils import timezone
 from attribution.models import (
     AttributedGeneration,
     Attribution,
+    AttributionAmount,
     AttributionChunk,
     AttributionRun,
     AttributionSettlement,
@@ -35,7 +36,7 @@ from attribution.models import (
     ManifestEntry,
 )
 from attribution.nightly.errors import NightlyError
-from attribution.nightly.sql import fetch_columns, in_list, update_by_id
+from attribution.nightly.sql import bulk_insert, fetch_columns, in_list, update_by_id
 from audit.services import audit_record
 from contributors.models import Ownership
 from royalties.ledger.errors import IdempotencyConflictError, PeriodClosedError
@@ -125,19 +126,19 @@ def day_frames(*, program_id: int, day: dt.date, version_ids: list[int]) -> dict
 
 def amounts_write(*, frames: dict[str, pd.DataFrame], result: RoyaltyComputation, reset: bool,
                   program_id: int, day: dt.date) -> int:
-    """Write shares and amounts on the kept rows and pools on the generations; returns the kept row count."""
+    """Write each kept row's share and amount (insert-only) and each generation's pool; returns the kept count."""
     if reset:
-        # A recomputed day: rows kept before may not be kept now.
-        Attribution.objects.filter(chunk__program_id=program_id, chunk__day=day).exclude(
-            share__isnull=True, amount_micros=0
-        ).update(share=None, amount_micros=0)
+        # A recomputed day: its amounts are replaced whole (rows kept before may not be kept now).
+        AttributionAmount.objects.filter(attribution__chunk__program_id=program_id,
+                                         attribution__chunk__day=day).delete()
     kept = result.attributions.merge(
         frames["attributions"][["id", "generation_id", "work_id"]], on=["generation_id", "work_id"], how="left",
         validate="one_to_one",
     )
     shares = np.char.mod("%.9f", kept["share"].to_numpy(dtype=np.float64)).tolist()
-    update_by_id(Attribution, ["share", "amount_micros"], kept["id"].to_numpy(np.int64),
-                 [shares, kept["amount_micros"].to_numpy(np.int64).tolist()])
+    bulk_insert(AttributionAmount, ["attribution", "share", "amount_micros"],
+                zip(kept["id"].to_numpy(np.int64).tolist(), shares, kept["amount_micros"].to_numpy(np.int64).tolist(),
+                    strict=True))
     pools = result.generation_pools.merge(frames["generations"][["slot_id", "generation_id"]], on="generation_id",
                                           how="left", validate="one_to_one")
     update_by_id(

@@ -103,7 +103,7 @@ def test_a_works_page_lists_the_generations_that_drew_on_it_next_to_the_work(ear
     row = Attribution.objects.get(generation=earnings["copy"], work=novel)
     assert item["attribution"] == row
     assert row.copied
-    assert format_micros(row.amount_micros, "USD") in body
+    assert format_micros(row.settled.amount_micros, "USD") in body
     assert f"<mark title=\"copied from your work\">{PASSAGE}</mark>" in body  # the copied words, marked
     assert "copied your work" in body
     ledger = Accrual.objects.filter(contributor=alice, work=novel, period__day=DAY)

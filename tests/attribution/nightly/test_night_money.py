@@ -53,15 +53,16 @@ def test_a_night_posts_one_balanced_entry_whose_amounts_add_up_at_every_level(wo
     accruals = Accrual.objects.filter(journal_entry=entry)
     assert expense == accruals.aggregate(s=Sum("amount_micros"))["s"] == pool  # every work is owned: all of it
     # the attribution rows carry exactly the attributed part, work by work, as the ledger says
-    attributed = Attribution.objects.filter(day=DAY).aggregate(s=Sum("amount_micros"))["s"]
+    attributed = Attribution.objects.filter(day=DAY).aggregate(s=Sum("settled__amount_micros"))["s"]
     assert attributed == accruals.aggregate(s=Sum("attributed_micros"))["s"]
     assert attribution_totals_by_work(program=program, day=DAY) == accrual_attributed_by_work(program=program, day=DAY)
     # each generation's pool adds up to the day's pool, and what it paid to works to its attributed pool
     slots = AttributedGeneration.objects.filter(day=DAY)
     assert slots.aggregate(s=Sum("pool_micros"))["s"] == pool
     for slot in slots:
-        paid = Attribution.objects.filter(generation_id=slot.generation_id).aggregate(s=Sum("amount_micros"))["s"]
-        assert paid == (0 if slot.to_baseline else slot.attributed_pool_micros)
+        paid = Attribution.objects.filter(generation_id=slot.generation_id).aggregate(
+            s=Sum("settled__amount_micros"))["s"]
+        assert paid == (None if slot.to_baseline else slot.attributed_pool_micros)
     assert slots.get(generation=gens[7]).to_baseline  # "nothing at all": no positive score
     # the co-owned work's money is split 60/40 between its owners, to the micro-unit
     ocean_rows = dict(accruals.filter(work=ocean).values_list("contributor_id", "amount_micros"))
@@ -114,7 +115,8 @@ def test_the_same_money_as_the_policy_specification(world):
                                               a.generation_count)
               for a in Accrual.objects.filter(journal_entry=entry)}
     assert booked == {k: v for k, v in reference["accruals"].items() if v[0] or v[3]}
-    paid = {(a.generation_id, a.work_id): a.amount_micros for a in Attribution.objects.filter(share__isnull=False)}
+    paid = {(a.generation_id, a.work_id): a.settled.amount_micros
+            for a in Attribution.objects.filter(settled__isnull=False).select_related("settled")}
     assert paid == reference["attributions"]
     assert AttributionSettlement.objects.get(program=program).expense_micros == reference["expense"]
 
@@ -163,8 +165,8 @@ def test_a_generation_with_no_positive_score_pays_the_baseline(world):
     # pool 4,000: baseline 400, each generation's attributed pool 1,800; the second's goes to the baseline,
     # which (2,200) is split over the manifest's two works
     assert (owed(alice), owed(bob)) == (1_800 + 1_100, 1_100)
-    assert not Attribution.objects.filter(generation=lost, amount_micros__gt=0).exists()
-    assert Attribution.objects.filter(generation=lost, share__isnull=True).count() == 2  # scored 0, not kept
+    assert Attribution.objects.filter(generation=lost).count() == 2  # both works scored 0...
+    assert not Attribution.objects.filter(generation=lost, settled__isnull=False).exists()  # ...and none was kept
     assert AttributedGeneration.objects.get(generation=lost).to_baseline is True
 
 
@@ -221,7 +223,7 @@ def test_a_verbatim_copy_is_credited_and_flagged_even_with_no_score(world):
 
     row = Attribution.objects.get(generation=gen, work=copied)
     assert row.copied
-    assert row.amount_micros > 0
+    assert row.settled.amount_micros > 0
     [span] = row.copy_spans
     start, end = span["generation_span"]
     assert output[start:end] == passage

@@ -10,6 +10,7 @@ from django.db.models import Sum
 from attribution.models import (
     AttributedGeneration,
     Attribution,
+    AttributionAmount,
     AttributionChunk,
     AttributionRun,
     AttributionSettlement,
@@ -121,7 +122,7 @@ def test_a_crash_after_posting_rolls_the_whole_settlement_back(world, scene, mon
     assert failed.status == AttributionRun.Status.FAILED
     assert "connection lost" in failed.errors[0]["message"]
     assert not JournalEntry.objects.exists()  # the entry went with the rest of the transaction
-    assert not Attribution.objects.filter(amount_micros__gt=0).exists()
+    assert not AttributionAmount.objects.exists()
     assert not Generation.objects.filter(attributed_at__isnull=False).exists()
     assert not Period.objects.filter(day=DAY, status=Period.Status.CLOSED).exists()  # a failed day stays open
 
@@ -181,7 +182,7 @@ def test_generations_added_to_a_posted_open_day_are_corrected_by_a_reversal_and_
     settlement = AttributionSettlement.objects.get(program=scene["program"], day=DAY)
     assert (settlement.corrections, settlement.generation_count) == (1, 8)
     assert settlement.pool_micros == (sum(g.revenue_micros for g in scene["gens"]) + 99_999) * 2_000 // 10_000
-    assert Attribution.objects.filter(generation=added, amount_micros__gt=0).exists()
+    assert Attribution.objects.filter(generation=added, settled__amount_micros__gt=0).exists()
     _day_is_consistent(scene["program"], DAY)
     assert owed(scene["alice"]) + owed(scene["bob"]) == settlement.expense_micros
 

@@ -113,7 +113,7 @@ def test_a_worker_killed_mid_night_is_resumed_by_a_rerun_without_double_counting
     assert Accrual.objects.filter(journal_entry=entry).aggregate(s=Sum("amount_micros"))["s"] == pool
     assert owed(alice) + owed(bob) == pool
     attributed = Accrual.objects.filter(journal_entry=entry).aggregate(s=Sum("attributed_micros"))["s"]
-    assert Attribution.objects.aggregate(s=Sum("amount_micros"))["s"] == attributed
+    assert Attribution.objects.aggregate(s=Sum("settled__amount_micros"))["s"] == attributed
     assert AttributionSettlement.objects.get(program=program, day=DAY).journal_entry_id == entry.pk
     assert Period.objects.get(day=DAY).is_closed
     # the settlement ran in the survivor, as the chord's callback
