@@ -31,6 +31,11 @@ T = TypeVar("T")
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 20.0
+# A 429 says "not now", never "no": with the default policy, rate-limited requests have their own, longer
+# budget of retries with short jittered waits, so a run driving Stripe at its limit loses no payout to it.
+RATE_LIMIT_RETRIES = 40
+RATE_LIMIT_BACKOFF_BASE_SECONDS = 0.25
+RATE_LIMIT_BACKOFF_CAP_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 30.0
 WEBHOOK_TOLERANCE_SECONDS = 300  # Stripe's default: older signatures are refused (replay protection)
@@ -145,10 +150,15 @@ def _is_retryable(exc: stripe.StripeError) -> bool:
     return status == 409 or status >= 500
 
 
-def _backoff_delay(attempt: int, exc: stripe.StripeError) -> float:
+def _is_rate_limited(exc: stripe.StripeError) -> bool:
+    return isinstance(exc, stripe.RateLimitError) or exc.http_status == 429
+
+
+def _backoff_delay(attempt: int, exc: stripe.StripeError, *, base: float = BACKOFF_BASE_SECONDS,
+                   cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Full jitter (a random delay up to an exponentially growing cap) so many workers retrying at once
     spread out instead of hitting Stripe in lockstep; never sooner than Stripe's ``Retry-After``."""
-    delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+    delay = random.uniform(0, min(cap, base * 2**attempt))
     retry_after = _header(exc.headers, "Retry-After")
     if retry_after:
         # An HTTP date (rare from Stripe) does not parse as seconds: the jittered delay then stands.
@@ -198,28 +208,39 @@ def _call(operation: str, fn: Callable[[stripe.StripeClient, dict[str, Any]], T]
     if account_id:
         options["stripe_account"] = account_id
     retries = settings.STRIPE_MAX_RETRIES if max_retries is None else max_retries
+    # An explicit max_retries (a caller that must release its worker quickly) bounds 429s too.
+    rate_limit_retries = RATE_LIMIT_RETRIES if max_retries is None else max_retries
     client = get_client()
     attempt = 0
+    limited = 0
     while True:
         try:
             result = fn(client, options)
         except stripe.StripeError as exc:
             retryable = _is_retryable(exc)
-            if not retryable or attempt >= retries:
+            rate_limited = retryable and _is_rate_limited(exc)
+            left = limited < rate_limit_retries if rate_limited else attempt < retries
+            if not retryable or not left:
                 failure = _typed(exc, operation=operation, idempotency_key=idempotency_key, exhausted=retryable)
                 logger.warning("stripe %s failed after %d attempt(s): %s (key=%s request=%s)", operation,
-                               attempt + 1, failure, idempotency_key, failure.request_id)
+                               attempt + limited + 1, failure, idempotency_key, failure.request_id)
                 raise failure from exc
-            delay = _backoff_delay(attempt, exc)
-            logger.info("stripe %s: %s (HTTP %s); retry %d/%d in %.2fs with key %s", operation,
-                        type(exc).__name__, exc.http_status, attempt + 1, retries, delay, idempotency_key)
+            if rate_limited:
+                delay = _backoff_delay(limited, exc, base=RATE_LIMIT_BACKOFF_BASE_SECONDS,
+                                       cap=RATE_LIMIT_BACKOFF_CAP_SECONDS)
+                limited += 1
+            else:
+                delay = _backoff_delay(attempt, exc)
+                attempt += 1
+            logger.info("stripe %s: %s (HTTP %s); retry %d in %.2fs with key %s", operation,
+                        type(exc).__name__, exc.http_status, attempt + limited, delay, idempotency_key)
             _sleep(delay)
-            attempt += 1
             continue
         response = getattr(result, "last_response", None)
         logger.info("stripe %s ok (key=%s request=%s replayed=%s attempts=%d)", operation, idempotency_key,
                     getattr(response, "request_id", None),
-                    _header(getattr(response, "headers", None), "Idempotent-Replayed") or "false", attempt + 1)
+                    _header(getattr(response, "headers", None), "Idempotent-Replayed") or "false",
+                    attempt + limited + 1)
         return result
 
 

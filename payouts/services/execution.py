@@ -14,9 +14,13 @@ Per payout (``payout_send``):
 
 A worker killed between 2 and 3 leaves the payout ``sending``; running it again (``payout_run_resume``, the
 periodic sweep, or Celery redelivering the task) repeats 2 with the same key, gets the same transfer, and
-books it once. Stripe refusing (a decline, no funds, an account that cannot receive) fails the payout with
-Stripe's message and books nothing; Stripe unreachable leaves it ``sending`` (the outcome is unknown) to be
-resent with the same key.
+books it once. A batch runs phase 1 for a group of payouts in one transaction (the checks done for all of
+them at once), then sends and books them from a pool of threads; a crash after the claim leaves them
+``sending`` too, which is safe for the same reason.
+
+Stripe refusing (a decline, no funds, an account that cannot receive) fails the payout with Stripe's message
+and books nothing; Stripe unreachable leaves it ``sending`` (the outcome is unknown) to be resent with the
+same key.
 """
 
 from __future__ import annotations

@@ -281,3 +281,34 @@ def test_executing_needs_an_approved_run(two_owed, finance_user, execute):
 
     assert "only a run that is approved can be executed" in exc.value.message
     assert not Payout.objects.exclude(status="pending").exists()
+
+
+def test_the_periodic_sweep_resumes_runs_whose_payouts_wait_too_long(
+        two_owed, finance_user, approve, execute, fake_stripe, settings, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from payouts.services import payout_runs_resume_stalled
+
+    settings.STRIPE_MAX_RETRIES = 0
+    run = payout_run_create(currency="USD", created_by=finance_user)
+    approve(run)
+    fake_stripe.add_fault("server_error", count=1, path="/v1/transfers", method="POST")
+    run = execute(run)
+    assert run.payouts.filter(status="sending").count() == 1
+
+    # not yet: the payout went out moments ago
+    assert payout_runs_resume_stalled() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert payout_runs_resume_stalled(older_than=dt.timedelta(0)) == [run.pk]
+
+    run.refresh_from_db()
+    assert run.status == PayoutRun.Status.COMPLETED
+
+
+def test_the_sweeps_and_monthly_statements_are_scheduled():
+    from royalties.celery import app
+
+    tasks = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert "payouts.payout_runs_resume_stalled" in tasks
+    monthly = tasks["payouts.statements_issue_monthly"]
+    assert monthly.day_of_month == {1}

@@ -281,3 +281,26 @@ def test_balance_transactions_of_a_transfer_lead_back_to_its_group(fake_stripe, 
     assert txns[0].source.transfer_group == "run-3"
     connected = list(stripe_client.balance_transaction_list(account_id=destination))
     assert [(t.type, t.amount) for t in connected] == [("payment", 1250)]
+
+
+def test_rate_limits_have_their_own_longer_budget_of_short_retries(fake_stripe, destination, sleeps, settings,
+                                                                    monkeypatch):
+    # A run driving Stripe at its limit meets many 429s in a row; none may turn into a lost payout.
+    settings.STRIPE_MAX_RETRIES = 2
+    fake_stripe.add_fault("rate_limit", count=8, method="POST", path="/v1/transfers")
+
+    transfer = send(destination)
+
+    assert transfer.amount == 1250
+    assert [r["status"] for r in transfer_requests(fake_stripe)] == [429] * 8 + [200]
+    assert all(0 <= s <= stripe_client.RATE_LIMIT_BACKOFF_CAP_SECONDS for s in sleeps)
+
+    # ... but that budget is bounded too, and an explicit max_retries (event processing) bounds 429s as well
+    monkeypatch.setattr(stripe_client, "RATE_LIMIT_RETRIES", 3)
+    fake_stripe.add_fault("rate_limit", count=10, method="POST", path="/v1/transfers")
+    with pytest.raises(stripe_client.StripeUnavailable):
+        send(destination, payout_id=502)
+    fake_stripe.clear_faults()
+    fake_stripe.add_fault("rate_limit", count=3, method="GET")
+    with pytest.raises(stripe_client.StripeUnavailable):
+        stripe_client.transfer_retrieve(transfer_id=transfer.id, max_retries=1)
