@@ -32,7 +32,7 @@ def copied_work_of(contributor: Contributor) -> tuple[int, Generation]:
     """One of the contributor's works that a near-copy generation drew on, and that generation."""
     for generation in Generation.objects.filter(metadata__has_key="near_copy_of_work").order_by("id"):
         work_id = generation.metadata["near_copy_of_work"]
-        credited = Attribution.objects.filter(generation=generation, work_id=work_id, amount_micros__gt=0)
+        credited = Attribution.objects.filter(generation=generation, work_id=work_id, settled__amount_micros__gt=0)
         if credited.exists() and contributor.ownerships.filter(work_id=work_id).exists():
             return work_id, generation
     raise AssertionError(f"no near-copy of a work of {contributor} was credited")
