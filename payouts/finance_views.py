@@ -184,20 +184,40 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                        "Run cancelled; every balance carries forward.")
 
 
+def _after_sending(run: PayoutRun) -> str:
+    """What to say once sending started: with a broker the run goes on in the workers; in-process it is done."""
+    run.refresh_from_db()
+    if run.status == PayoutRun.Status.EXECUTING:
+        return "Executing: transfers are being sent; this page shows the progress."
+    progress = payout_run_progress(run=run)
+    failed = progress["counts"][Payout.Status.FAILED]
+    return (f"Run {run.get_status_display().lower()}: {progress['counts'][Payout.Status.PAID]} paid "
+            f"({format_minor(progress['paid_minor'], run.currency)})" + (f", {failed} failed." if failed else "."))
+
+
+def _send(request: HttpRequest, pk: int, act: Callable[[PayoutRun], object]) -> HttpResponse:
+    run = _run_or_404(pk)
+    try:
+        act(run)
+    except PayoutError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _after_sending(run))
+    return redirect("payouts:run_detail", pk=run.pk)
+
+
 @require_POST
 @login_required
 @finance_only
 def run_execute(request: HttpRequest, pk: int) -> HttpResponse:
-    return _transition(request, pk, lambda run: payout_run_execute(run=run, actor=request.user),
-                       "Executing: transfers are being sent.")
+    return _send(request, pk, lambda run: payout_run_execute(run=run, actor=request.user))
 
 
 @require_POST
 @login_required
 @finance_only
 def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    return _transition(request, pk, lambda run: payout_run_retry_failed(run=run, actor=request.user),
-                       "Failed payouts are being sent again.")
+    return _send(request, pk, lambda run: payout_run_retry_failed(run=run, actor=request.user))
 
 
 @require_POST
@@ -214,8 +234,7 @@ def run_release(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @finance_only
 def run_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    return _transition(request, pk, lambda run: payout_run_resume(run=run, actor=request.user),
-                       "Unfinished payouts queued again (each with its own idempotency key).")
+    return _send(request, pk, lambda run: payout_run_resume(run=run, actor=request.user))
 
 
 @require_GET
