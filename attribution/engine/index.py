@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from attribution.engine.build import Batches, Progress, batch_count, fresh_batches, write_index
 from attribution.engine.config import SCORE_NORM_POWER, IndexConfig, IndexMismatchError
-from attribution.engine.curvature import Preconditioner, fit_ekfac_eigenvalues
+from attribution.engine.curvature import Preconditioner
 from attribution.engine.featurize import CurvatureStats, Featurizer, LossFn
 from attribution.engine.fingerprint import model_fingerprint
 from attribution.engine.layers import Plan, make_plan
-from attribution.engine.storage import (
-    FORMAT,
-    VERSION,
-    ShardWriter,
-    file_sha256,
-    files_checksum,
-    iter_shard_rows,
-    load_stats,
-    read_manifest,
-    save_stats,
-    verify_files,
-    write_manifest,
-)
+from attribution.engine.storage import iter_shard_rows, load_stats, read_manifest, verify_files
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, "int | None"], None]
 Models = nn.Module | Sequence[nn.Module]
-Batches = Iterable[Any] | Callable[[], Iterable[Any]]
 
 
 def _models(model: Models) -> list[nn.Module]:
@@ -46,17 +32,6 @@ def _models(model: Models) -> list[nn.Module]:
     if not models or not all(isinstance(m, nn.Module) for m in models):
         raise TypeError("model must be an nn.Module or a non-empty sequence of nn.Module checkpoints")
     return models
-
-
-def _batches(batches: Batches) -> Iterable[Any]:
-    return batches() if callable(batches) else batches
-
-
-def _length(batches: Iterable[Any]) -> int | None:
-    try:
-        return len(batches)  # type: ignore[arg-type]
-    except TypeError:
-        return None
 
 
 class GradientIndex:
@@ -160,66 +135,17 @@ class GradientIndex:
         root.mkdir(parents=True, exist_ok=True)
         if (root / "manifest.json").exists():
             raise FileExistsError(f"{root} already holds an index; choose an empty directory")
-        total = _length(_batches(train_batches))
-        total_steps = total * len(models) if total is not None else None
-        done = 0
-        checkpoints = []
-        num_rows = None
-        for c, member in enumerate(models):
-            featurizer = Featurizer(member, plan, config.seed, config.device)
-            stats = CurvatureStats()
-            if config.keep_gram or config.curvature == "trak":
-                stats.gram = torch.zeros(plan.dim, plan.dim, dtype=torch.float64)
-            writer = ShardWriter(root / f"ckpt{c}", plan.dim, config.dtype, config.shard_size)
-            for batch in _batches(train_batches):
-                writer.append(featurizer.features(loss_fn, batch, stats))
-                done += 1
-                if progress is not None:
-                    progress(done, total_steps)
-            shards = writer.close()
-            if num_rows is None:
-                num_rows = writer.rows
-            elif writer.rows != num_rows:
-                raise ValueError(f"checkpoint {c} saw {writer.rows} examples, checkpoint 0 saw {num_rows}: "
-                                 "train_batches must give the same works every time")
-            # EK-FAC's eigenvalue correction needs the eigenbases first: one more pass, over the stored
-            # features rather than the model, so it costs a read of the shards.
-            fit_ekfac_eigenvalues(plan, stats, (chunk for _, chunk in iter_shard_rows(root, shards,
-                                                                                       config.batch_rows)))
-            save_stats(root / f"ckpt{c}" / "curvature.npz", stats)
-            checkpoints.append({"fingerprint": model_fingerprint(member), "shards": shards,
-                                "curvature": f"ckpt{c}/curvature.npz"})
-        num_rows = num_rows or 0
-        if num_rows == 0:
-            raise ValueError("train_batches gave no examples")
-        ids = list(range(num_rows)) if work_ids is None else list(work_ids)
-        if len(ids) != num_rows:
-            raise ValueError(f"work_ids has {len(ids)} ids for {num_rows} training examples")
-        if len(set(map(str, ids))) != len(ids):
-            raise ValueError("work_ids must be unique")
-        (root / "work_ids.json").write_text(json.dumps(ids))
-
-        files = {"work_ids.json": file_sha256(root / "work_ids.json")}
-        for checkpoint in checkpoints:
-            for shard in checkpoint["shards"]:
-                for key in ("file", "scale"):
-                    if key in shard:
-                        files[shard[key]] = file_sha256(root / shard[key])
-            files[checkpoint["curvature"]] = file_sha256(root / checkpoint["curvature"])
-        manifest = {
-            "format": FORMAT, "version": VERSION,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "torch": torch.__version__,
-            "config": config.to_dict(), "plan": plan.to_dict(),
-            "feature_dim": plan.dim, "num_rows": num_rows,
-            "checkpoints": checkpoints, "files": files, "checksum": files_checksum(files),
-        }
-        write_manifest(root, manifest)
+        try:
+            manifest = write_index(root, models, loss_fn, train_batches, plan, config, work_ids, progress)
+        except BaseException:
+            if temporary:  # a failed build leaves nothing behind (a given path keeps its partial files)
+                shutil.rmtree(root, ignore_errors=True)
+            raise
         index = cls(root, manifest)
         if temporary:
             index._cleanup = weakref.finalize(index, shutil.rmtree, root, True)
-        logger.info("built gradient index: %d works x %d dims, %d checkpoint(s), coverage %.1f%%", num_rows,
-                    plan.dim, len(models), 100 * plan.coverage["share"])
+        logger.info("built gradient index: %d works x %d dims, %d checkpoint(s), coverage %.1f%%",
+                    index.num_works, plan.dim, len(models), 100 * plan.coverage["share"])
         return index
 
     # ---------------------------------------------------------------- save / load
@@ -334,8 +260,8 @@ class GradientIndex:
         """Preconditioned query features in blocks: (C, q, K) with q <= query_block (one batch may exceed)."""
         featurizers = [Featurizer(m, self.plan, self.config.seed, self.config.device) for m in models]
         preconditioners = self._preconditioner()
-        batches = _batches(query_batches)
-        total = _length(batches)
+        batches = fresh_batches(query_batches)
+        total = batch_count(batches)
         pending: list[torch.Tensor] = []
         count = 0
         for done, batch in enumerate(batches, start=1):
@@ -394,7 +320,7 @@ class GradientIndex:
         models = _models(model)
         self._check_models(models, check_fingerprint)
         featurizers = [Featurizer(m, self.plan, self.config.seed, self.config.device) for m in models]
-        return torch.stack([torch.cat([f.features(loss_fn, b) for b in _batches(query_batches)]) for f in
+        return torch.stack([torch.cat([f.features(loss_fn, b) for b in fresh_batches(query_batches)]) for f in
                             featurizers])
 
     def score_features(self, query_features: torch.Tensor) -> torch.Tensor:

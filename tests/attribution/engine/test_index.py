@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
@@ -218,3 +219,14 @@ def test_index_files_are_float16_shards_with_scales(lm, train, tmp_path):
     assert first.shape == (10, index.feature_dim)
     assert set(index.manifest["files"]) >= {"work_ids.json", "ckpt0/curvature.npz", "ckpt0/shard00000.npy",
                                             "ckpt0/scale00002.npy"}
+
+
+def test_failed_build_leaves_no_temporary_files(lm, train, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def broken(model, batch):
+        raise RuntimeError("loss exploded")
+
+    with pytest.raises(RuntimeError, match="loss exploded"):
+        GradientIndex.build(lm, broken, train, projection_dim=64)
+    assert list(tmp_path.iterdir()) == []
