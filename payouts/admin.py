@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from payouts.models import BankPayout, ConnectedAccount, StripeEvent, StripeTransfer
+from payouts.models import BankPayout, ConnectedAccount, PayoutRun, Statement, StripeEvent, StripeTransfer
 
 
 class _ReadOnly(admin.ModelAdmin):
@@ -44,3 +44,23 @@ class StripeTransferAdmin(_ReadOnly):
 class BankPayoutAdmin(_ReadOnly):
     list_display = ["stripe_payout_id", "connected_account", "amount_minor", "currency", "status", "failure_code"]
     list_filter = ["status"]
+
+
+# Payout runs and statements move money and explain it: finance works with them on the /finance/ pages, through
+# the services (maker-checker, audit); the admin only shows them.
+
+
+@admin.register(PayoutRun)
+class PayoutRunAdmin(_ReadOnly):
+    list_display = ["id", "status", "currency", "as_of", "payout_count", "total_minor", "created_by", "approved_by",
+                    "created_at"]
+    list_filter = ["status", "currency"]
+
+
+@admin.register(Statement)
+class StatementAdmin(_ReadOnly):
+    list_display = ["number", "kind", "contributor", "currency", "period_start", "period_end",
+                    "transfer_micros", "closing_balance_micros", "issued_at"]
+    list_filter = ["kind", "currency"]
+    search_fields = ["number", "contributor__display_name"]
+    exclude = ["lines"]

@@ -248,3 +248,18 @@ def test_a_tampered_file_is_withheld(client, accrue, make_ready_contributor, pay
 
     assert response.status_code == 409
     assert b"%PDF" not in response.content
+
+
+def test_the_database_refuses_to_change_an_issued_statement_whatever_the_client(accrue, make_ready_contributor, pay):
+    from django.db import DatabaseError, connection, transaction
+
+    ada = make_ready_contributor()
+    accrue({ada: 12_000_000})
+    statement = pay().payouts.get().statement
+
+    for sql in ("UPDATE payouts_statement SET closing_balance_micros = 0 WHERE id = %s",
+                "UPDATE payouts_statemententry SET owed_micros = 0 WHERE statement_id = %s"):
+        # a savepoint, so the refused statement does not poison the test's transaction on PostgreSQL
+        with pytest.raises(DatabaseError, match="never changes"), transaction.atomic(), connection.cursor() as cur:
+            cur.execute(sql, [statement.pk])
+    assert Statement.objects.get(pk=statement.pk).closing_balance_micros == statement.closing_balance_micros
