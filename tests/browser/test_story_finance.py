@@ -161,3 +161,15 @@ def test_finance_pages_on_a_phone(new_page, owed, screenshot):
         page.goto(path)
         screenshot(page, name)
         assert no_sideways_scroll(page, PHONE["width"]), path
+
+    # a draft can be cancelled, with a reason kept in the run's history; its balances carry forward
+    page.goto(f"/finance/runs/{run.pk}/")
+    page.get_by_text("Cancel this run").click()
+    page.get_by_label("Why is it cancelled?").fill("Drafted on the wrong day")
+    page.get_by_role("button", name="Cancel the run").click()
+    page.wait_for_load_state()
+    assert "Cancelled" in page.locator(".page-head").inner_text()
+    assert "Drafted on the wrong day" in page.get_by_role("heading", name="History").locator("..").inner_text()
+    run.refresh_from_db()
+    assert (run.status, run.cancelled_by) == ("cancelled", finance_a)
+    screenshot(page, "finance-run-cancelled-phone")
