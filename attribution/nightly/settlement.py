@@ -36,7 +36,7 @@ from attribution.models import (
     ManifestEntry,
 )
 from attribution.nightly.errors import NightlyError
-from attribution.nightly.sql import bulk_insert, fetch_columns, in_list, update_by_id
+from attribution.nightly.sql import bulk_insert, fetch_columns, in_list, update_by_id, update_constant_by_id
 from audit.services import audit_record
 from contributors.models import Ownership
 from royalties.ledger.errors import IdempotencyConflictError, PeriodClosedError
@@ -68,6 +68,8 @@ class ProgramOutcome:
     late_generations: int = 0
     attributions: int = 0
     kept_attributions: int = 0
+    # Generations whose attributed_at this night set (after the settlement committed).
+    marked_attributed: int = 0
     pool_micros: int = 0
     expense_micros: int = 0
     unallocated_micros: int = 0
@@ -125,8 +127,12 @@ def day_frames(*, program_id: int, day: dt.date, version_ids: list[int]) -> dict
 
 
 def amounts_write(*, frames: dict[str, pd.DataFrame], result: RoyaltyComputation, reset: bool,
-                  program_id: int, day: dt.date) -> int:
-    """Write each kept row's share and amount (insert-only) and each generation's pool; returns the kept count."""
+                  program_id: int, day: dt.date) -> tuple[int, dict[str, float]]:
+    """Write each kept row's share and amount (insert-only) and each generation's pool and attributed time.
+
+    Returns the kept row count and the seconds of each of the three writes.
+    """
+    started = time.perf_counter()
     if reset:
         # A recomputed day: its amounts are replaced whole (rows kept before may not be kept now).
         AttributionAmount.objects.filter(attribution__chunk__program_id=program_id,
@@ -139,6 +145,7 @@ def amounts_write(*, frames: dict[str, pd.DataFrame], result: RoyaltyComputation
     bulk_insert(AttributionAmount, ["attribution", "share", "amount_micros"],
                 zip(kept["id"].to_numpy(np.int64).tolist(), shares, kept["amount_micros"].to_numpy(np.int64).tolist(),
                     strict=True))
+    rows_done = time.perf_counter()
     pools = result.generation_pools.merge(frames["generations"][["slot_id", "generation_id"]], on="generation_id",
                                           how="left", validate="one_to_one")
     update_by_id(
@@ -147,10 +154,27 @@ def amounts_write(*, frames: dict[str, pd.DataFrame], result: RoyaltyComputation
         [pools["pool_micros"].to_numpy(np.int64).tolist(), pools["attributed_pool_micros"].to_numpy(np.int64).tolist(),
          pools["to_baseline"].to_numpy(bool).tolist()],
     )
-    Generation.objects.filter(
-        nightly__chunk__program_id=program_id, nightly__chunk__day=day, attributed_at__isnull=True
-    ).update(attributed_at=timezone.now())
-    return len(kept)
+    pools_done = time.perf_counter()
+    return len(kept), {
+        "amount_rows": round(rows_done - started, 4), "generation_pools": round(pools_done - rows_done, 4),
+    }
+
+
+def generations_mark_attributed(*, program_id: int, day: dt.date) -> int:
+    """Set ``attributed_at`` on the settled day's generations that do not have it yet; returns how many.
+
+    Outside the settlement's transaction on purpose: it only starts the text-retention clock, and rewriting a
+    hundred thousand wide generation rows (every index of the table) would double the time the day's money
+    stays locked. Every night calls it for every settled day it finishes, so a crash in between is healed
+    by the re-run.
+    """
+    ids = np.fromiter(
+        AttributedGeneration.objects.filter(chunk__program_id=program_id, chunk__day=day,
+                                            generation__attributed_at__isnull=True)
+        .values_list("generation_id", flat=True),
+        dtype=np.int64,
+    )
+    return update_constant_by_id(Generation, "attributed_at", timezone.now(), ids, only_if_null=True)
 
 
 def _ever_posted(program: RoyaltyProgram, day: dt.date) -> bool:
@@ -224,7 +248,8 @@ def program_day_settle(*, program_id: int, day: dt.date, run: AttributionRun, ac
     )
     aggregated = time.perf_counter()
     was_settled = settlement.settled_at is not None
-    kept = amounts_write(frames=frames, result=result, reset=was_settled, program_id=program.pk, day=day)
+    kept, amount_timings = amounts_write(frames=frames, result=result, reset=was_settled, program_id=program.pk,
+                                         day=day)
     written = time.perf_counter()
     added = len(gens) - settlement.generation_count
     reason = (f"night run #{run.pk}: {added} generation(s) added to {day} after its accrual was computed"
@@ -266,7 +291,7 @@ def program_day_settle(*, program_id: int, day: dt.date, run: AttributionRun, ac
     outcome.expense_micros = result.expense_micros
     outcome.unallocated_micros = result.unallocated_micros
     outcome.timings = {"aggregation": round(aggregated - started, 4), "amounts": round(written - aggregated, 4),
-                       "posting": round(posted - written, 4)}
+                       "posting": round(posted - written, 4), **amount_timings}
     if result.unallocated_micros:
         outcome.message = (f"{result.unallocated_micros} micro-units of the pool were not allocated: a version "
                            "had no owned work in its training manifest for its baseline")

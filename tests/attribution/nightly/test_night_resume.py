@@ -136,6 +136,33 @@ def test_a_crash_after_posting_rolls_the_whole_settlement_back(world, scene, mon
     assert Period.objects.get(day=DAY).is_closed
 
 
+def test_generations_left_unmarked_after_the_money_committed_are_marked_by_the_rerun(world, scene, monkeypatch):
+    import attribution.nightly.settlement as settlement
+
+    def lost(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(settlement, "update_constant_by_id", lost)
+    failed = world.night()
+
+    # the money is settled and posted once, but the retention clock was not started: the run says so
+    assert failed.status == AttributionRun.Status.FAILED
+    assert failed.errors[0]["stage"] == "mark_attributed"
+    assert len(accrual_entries(scene["program"])) == 1
+    assert not Generation.objects.filter(attributed_at__isnull=False).exists()
+    assert not Period.objects.filter(day=DAY, status=Period.Status.CLOSED).exists()
+
+    monkeypatch.undo()
+    healed = world.night()
+
+    assert healed.status == AttributionRun.Status.COMPLETED
+    assert [p["outcome"] for p in healed.programs] == ["unchanged"]
+    assert healed.programs[0]["marked_attributed"] == len(scene["gens"])
+    assert not Generation.objects.filter(attributed_at__isnull=True).exists()
+    assert len(accrual_entries(scene["program"])) == 1
+    assert Period.objects.get(day=DAY).is_closed
+
+
 def test_a_late_generation_is_attributed_into_the_next_open_day_visibly(world, scene):
     world.night()
     day_entry = accrual_entries(scene["program"])[0]
