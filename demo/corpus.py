@@ -138,6 +138,9 @@ DOCSTRING_MODULES = (
     "difflib", "timeit", "hashlib", "configparser", "fileinput", "sched", "shelve", "string", "tempfile", "argparse",
 )
 SOURCE_MODULES = ("colorsys", "bisect", "keyword")
+# The 8x8 digits are saved 16 times larger (128 px, each pixel a square block): big enough for a person to see
+# on a page, and the image model reduces them back to exactly the same 8x8 pixels.
+DIGIT_PNG_SCALE = 16
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -210,7 +213,7 @@ def digit_images(per_class: int) -> list[tuple[int, int, bytes]]:
         digit = int(label)
         if taken[digit] >= per_class:
             continue
-        png = pixels_to_png(pixels, scale=4)
+        png = pixels_to_png(pixels, scale=DIGIT_PNG_SCALE)
         digest = hashlib.sha256(png).hexdigest()
         if digest in seen:  # the same drawing twice would be a dispute, not a new work
             continue

@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 
 from attribution.models import AIModel, Generation, ManifestEntry, ModelVersion
-from demo.corpus import DIGIT_WORDS
+from demo.corpus import DIGIT_PNG_SCALE, DIGIT_WORDS
 from demo.services.models import STORYTELLER, ModelOutcome, demo_checkpoint_load
 
 ACTOR = "command:demo"
@@ -214,11 +214,11 @@ def _plan_images(version: ModelVersion, model: Any, size: TrafficSize, days: lis
             with work.file.open("rb") as fh:
                 pixels = image_bytes_to_pixels(fh.read())
             noise = np.random.default_rng(rng.randrange(2**31)).uniform(-0.05, 0.05, pixels.shape)
-            png = pixels_to_png(np.clip(pixels + noise, 0.0, 1.0), scale=4)
+            png = pixels_to_png(np.clip(pixels + noise, 0.0, 1.0), scale=DIGIT_PNG_SCALE)
             metadata = {"demo": True, "near_copy_of_work": work.pk}
         else:
             digit = i % 10
-            png = pixels_to_png(model.sample(digit, 1, seed=rng.randrange(2**31))[0], scale=4)
+            png = pixels_to_png(model.sample(digit, 1, seed=rng.randrange(2**31))[0], scale=DIGIT_PNG_SCALE)
             metadata = {"demo": True}
         word = DIGIT_WORDS[digit] if digit is not None else "digit"
         planned.append(PlannedGeneration(

@@ -148,8 +148,9 @@ def demo_payout_run_ensure(*, day: dt.date, say: Say, timeout: float = 300) -> R
     User = get_user_model()
     finance_a, finance_b = User.objects.get(username=FINANCE_A), User.objects.get(username=FINANCE_B)
     currency = settings.ROYALTIES_CURRENCY
-    run = (PayoutRun.objects.filter(currency=currency, as_of=day).exclude(status=PayoutRun.Status.CANCELLED)
-           .order_by("id").first())
+    # The demo's own run: finance A's for the day. A run someone made by hand in the served site is theirs to finish.
+    run = (PayoutRun.objects.filter(currency=currency, as_of=day, created_by=finance_a)
+           .exclude(status=PayoutRun.Status.CANCELLED).order_by("id").first())
     created = run is None
     if created:
         run = payout_run_create(currency=currency, as_of=day, created_by=finance_a,

@@ -98,7 +98,7 @@ class Command(BaseCommand):
                 with quiet_logs(options["verbosity"] < 2):
                     self.story(quick=quick, names=names, began=began)
                 if serve:
-                    self.serve(fake=fake, host=host, port=port, site=site)
+                    self.serve(fake=fake, host=host, port=port, site=site, quiet=options["verbosity"] < 2)
                 else:
                     self.logins(site)
         except DemoStripeError as exc:
@@ -129,11 +129,11 @@ class Command(BaseCommand):
             run = demo_payout_run_ensure(day=days[-1], say=self.say).run
         self.summary(catalog=catalog, outcomes=outcomes, traffic=traffic, run=run, span=span, began=began)
 
-    def serve(self, *, fake, host: str, port: str, site: str) -> None:
+    def serve(self, *, fake, host: str, port: str, site: str, quiet: bool) -> None:
         """runserver in this process (no reloader: a reload would lose the fake Stripe thread) until Ctrl-C."""
         from demo.services.payouts import demo_webhooks_register
 
-        with self.step(6, f"Serving the site at {site}/"):
+        with self.step(6, f"Serving the site at {site}/"), quiet_logs(quiet):
             if fake is not None:
                 demo_webhooks_register(site_url=site, say=self.say)
             if settings.SITE_URL.rstrip("/") != site:
