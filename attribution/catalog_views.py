@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -93,6 +94,7 @@ def _service_errors(form: forms.Form, exc: ServiceError) -> None:
         form.add_error(None, exc.detail)
 
 
+@login_required  # a signed-out visitor is sent to log in, as on every other staff page
 @role_required(CATALOG_ADMIN)
 def model_version_list_page(request: HttpRequest) -> HttpResponse:
     versions = selectors.model_version_list()
@@ -101,6 +103,7 @@ def model_version_list_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@login_required
 @role_required(CATALOG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def model_version_register_page(request: HttpRequest) -> HttpResponse:
@@ -125,6 +128,7 @@ def model_version_register_page(request: HttpRequest) -> HttpResponse:
     return render(request, "attribution/catalog/model_version_register.html", {"form": form, "report": report})
 
 
+@login_required
 @role_required(CATALOG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def model_version_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
@@ -155,6 +159,7 @@ def model_version_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @never_cache
+@login_required
 @role_required(CATALOG_ADMIN)
 @require_http_methods(["GET", "POST"])
 def api_key_list_page(request: HttpRequest) -> HttpResponse:
@@ -173,6 +178,7 @@ def api_key_list_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@login_required
 @role_required(CATALOG_ADMIN)
 @require_POST
 def api_key_revoke_page(request: HttpRequest, pk: int) -> HttpResponse:
