@@ -17,13 +17,13 @@ generations, the next day) is fanned out as a Celery chord to 2 worker processes
 --concurrency=1`` each) on Redis. Stages, from the run's record (``AttributionRun.timings``):
 
 - ``scoring``: loading generations, the engine's top-k and copy detection, summed over chunks;
-- ``writing``: inserting the attribution rows (COPY), summed over chunks;
+- ``writing``: inserting the attribution rows (COPY) and setting the generations' ``attributed_at``, with the
+  commit, summed over chunks;
 - ``fanout``: wall clock of the whole chunk stage (scoring + writing, on however many processes);
 - ``aggregation``: reading the day's rows back and applying the policy (``royalty_compute``);
 - ``amounts``: writing each kept row's share and amount (COPY into ``AttributionAmount``) and each
   generation's pool;
-- ``posting``: ``accrual_post``, one balanced entry and its detail;
-- ``mark_attributed``: ``Generation.attributed_at`` (the retention clock), set after the money committed.
+- ``posting``: ``accrual_post``, one balanced entry and its detail.
 
 The issue's budget applies to aggregation + amounts + posting of the night's 1,000,000 rows (< 60 s). Each
 night is checked afterwards: every generation attributed once, the entry equals the pool to the micro-unit.
@@ -280,7 +280,7 @@ def report(mode: str, run, wall: float, processes: int) -> None:
     budget = t.get("aggregation", 0) + t.get("amounts", 0) + t.get("posting", 0)
     emit(mode=mode, stage="scoring", seconds=t["scoring"], note="engine top-k + copy detection, summed over chunks",
          processes=processes)
-    emit(mode=mode, stage="writing", seconds=t["writing"], note="attribution rows (COPY), summed over chunks",
+    emit(mode=mode, stage="writing", seconds=t["writing"], note="attribution rows (COPY) + attributed_at + commit, summed over chunks",
          rows=run.attribution_count)
     emit(mode=mode, stage="fanout", seconds=t.get("fanout"), note="wall clock of scoring + writing",
          chunks=run.chunks_scored, processes=processes)
@@ -288,8 +288,6 @@ def report(mode: str, run, wall: float, processes: int) -> None:
     emit(mode=mode, stage="amounts", seconds=t["amounts"], note="shares/amounts (COPY) and generation pools",
          amount_rows=t.get("amount_rows"), generation_pools=t.get("generation_pools"))
     emit(mode=mode, stage="posting", seconds=t["posting"], note="accrual_post: one entry + detail")
-    emit(mode=mode, stage="mark_attributed", seconds=t.get("attributed_at"),
-         note="Generation.attributed_at for retention, after the money committed (outside the budget)")
     emit(mode=mode, stage="total", wall_seconds=round(wall, 3), plan_seconds=t["plan"], load_seconds=t["load"],
          close_seconds=t["close"], generations=run.generation_count, attribution_rows=run.attribution_count,
          generations_per_s=round(run.generation_count / wall, 1), status=run.status)

@@ -1,9 +1,10 @@
 """Scoring one chunk: the version's adapter and index score its generations; top-k rows are written at once.
 
 The scores are computed outside any transaction (minutes of engine time must not hold locks); then one
-transaction locks the chunk, checks it is still unscored, inserts every ``Attribution`` row and marks the
-chunk scored. A worker killed at any point before that commit leaves the chunk planned and row-less, and
-the next run scores it again; a chunk scored twice at once (two runs racing) keeps the first result.
+transaction locks the chunk, checks it is still unscored, inserts every ``Attribution`` row, sets the
+generations' ``attributed_at`` (the retention clock) and marks the chunk scored. A worker killed at any
+point before that commit leaves the chunk planned and row-less, and the next run scores it again; a chunk
+scored twice at once (two runs racing) keeps the first result.
 
 Each worker process keeps the loaded index and model of the versions it scored last (keyed by the index
 checksum, so a rebuilt index is loaded afresh). Torch is imported here only, never by web code.
@@ -161,6 +162,10 @@ def chunk_score(*, chunk_id: int, run_id: int | None = None, worker: str = "") -
         if locked.status == AttributionChunk.Status.SCORED:
             return ChunkResult(chunk_id, "already_scored", locked.generation_count, locked.attribution_count)
         bulk_insert(Attribution, ATTRIBUTION_FIELDS, rows)
+        # The generations now have their attribution results: the retention clock starts, with the rows.
+        Generation.objects.filter(pk__in=[g.pk for g in generations], attributed_at__isnull=True).update(
+            attributed_at=timezone.now()
+        )
         locked.status = AttributionChunk.Status.SCORED
         locked.attribution_count = len(rows)
         locked.scored_by_run_id = run_id

@@ -30,7 +30,7 @@ from attribution.models import AttributionChunk, AttributionRun
 from attribution.nightly.errors import NightlyError
 from attribution.nightly.planning import NightPlan, night_plan
 from attribution.nightly.scoring import chunk_score
-from attribution.nightly.settlement import FAILED, ProgramOutcome, generations_mark_attributed, program_day_settle
+from attribution.nightly.settlement import FAILED, ProgramOutcome, program_day_settle
 from audit.services import audit_record
 from royalties.ledger.errors import LedgerValidationError
 from royalties.ledger.services import period_close
@@ -200,17 +200,6 @@ def night_finalize(*, run_id: int, actor_label: str = "celery:attribution.nightl
                            "traceback": tb.format_exc(limit=5)[-4000:]})
             continue
         outcomes.append(outcome)
-        marked = time.perf_counter()
-        try:
-            with transaction.atomic():
-                outcome.marked_attributed = generations_mark_attributed(program_id=program_id, day=day)
-        except Exception as exc:
-            # The money is settled and committed; only the retention clock is missing. The re-run sets it.
-            logger.exception("nightly run #%s: marking program %s's generations attributed failed", run_id,
-                             program_id)
-            errors.append({"stage": "mark_attributed", "program_id": program_id,
-                           "message": f"{type(exc).__name__}: {exc}"[:4000]})
-        outcome.timings["attributed_at"] = round(time.perf_counter() - marked, 4)
     warnings: list[str] = list(run.warnings)
     close_started = time.perf_counter()
     closed = False
@@ -229,7 +218,7 @@ def night_finalize(*, run_id: int, actor_label: str = "celery:attribution.nightl
     sums = mine.aggregate(load=Sum("load_seconds"), scoring=Sum("scoring_seconds"), writing=Sum("writing_seconds"),
                           rows=Sum("attribution_count"))
     stage_sum = {key: round(sum(o.timings.get(key, 0.0) for o in outcomes), 4)
-                 for key in ("aggregation", "amounts", "posting", "amount_rows", "generation_pools", "attributed_at")}
+                 for key in ("aggregation", "amounts", "posting", "amount_rows", "generation_pools")}
     with transaction.atomic():
         run = AttributionRun.objects.select_for_update().get(pk=run_id)
         run.chunks_scored = mine.count()

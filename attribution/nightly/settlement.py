@@ -36,7 +36,7 @@ from attribution.models import (
     ManifestEntry,
 )
 from attribution.nightly.errors import NightlyError
-from attribution.nightly.sql import bulk_insert, fetch_columns, in_list, update_by_id, update_constant_by_id
+from attribution.nightly.sql import bulk_insert, fetch_columns, in_list, update_by_id
 from audit.services import audit_record
 from contributors.models import Ownership
 from royalties.ledger.errors import IdempotencyConflictError, PeriodClosedError
@@ -68,8 +68,6 @@ class ProgramOutcome:
     late_generations: int = 0
     attributions: int = 0
     kept_attributions: int = 0
-    # Generations whose attributed_at this night set (after the settlement committed).
-    marked_attributed: int = 0
     pool_micros: int = 0
     expense_micros: int = 0
     unallocated_micros: int = 0
@@ -158,23 +156,6 @@ def amounts_write(*, frames: dict[str, pd.DataFrame], result: RoyaltyComputation
     return len(kept), {
         "amount_rows": round(rows_done - started, 4), "generation_pools": round(pools_done - rows_done, 4),
     }
-
-
-def generations_mark_attributed(*, program_id: int, day: dt.date) -> int:
-    """Set ``attributed_at`` on the settled day's generations that do not have it yet; returns how many.
-
-    Outside the settlement's transaction on purpose: it only starts the text-retention clock, and rewriting a
-    hundred thousand wide generation rows (every index of the table) would double the time the day's money
-    stays locked. Every night calls it for every settled day it finishes, so a crash in between is healed
-    by the re-run.
-    """
-    ids = np.fromiter(
-        AttributedGeneration.objects.filter(chunk__program_id=program_id, chunk__day=day,
-                                            generation__attributed_at__isnull=True)
-        .values_list("generation_id", flat=True),
-        dtype=np.int64,
-    )
-    return update_constant_by_id(Generation, "attributed_at", timezone.now(), ids, only_if_null=True)
 
 
 def _ever_posted(program: RoyaltyProgram, day: dt.date) -> bool:

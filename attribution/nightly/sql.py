@@ -95,32 +95,6 @@ def update_by_id(model: type[models.Model], fields: Sequence[str], ids: np.ndarr
             cursor.executemany(sql, batch)
 
 
-def update_constant_by_id(model: type[models.Model], field: str, value: Any, ids: np.ndarray, *,
-                          only_if_null: bool = False) -> int:
-    """``UPDATE model SET field = value WHERE id IN ids`` (optionally only where it is still NULL)."""
-    if len(ids) == 0:
-        return 0
-    table, [column] = _table_and_columns(model, [field])
-    pk = connection.ops.quote_name(model._meta.pk.column)
-    guard = f" AND {column} IS NULL" if only_if_null else ""
-    db_value = cast(models.Field, model._meta.get_field(field)).get_db_prep_value(value, connection)
-    updated = 0
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One statement with the ids as one array parameter.
-            cursor.execute(f"UPDATE {table} SET {column} = %s WHERE {pk} = ANY(%s){guard}",  # noqa: S608
-                           [db_value, [int(i) for i in ids]])
-            return cursor.rowcount
-        for start in range(0, len(ids), 500):
-            part = [int(i) for i in ids[start: start + 500]]
-            cursor.execute(
-                f"UPDATE {table} SET {column} = %s WHERE {pk} IN ({', '.join(['%s'] * len(part))}){guard}",  # noqa: S608
-                [db_value, *part],
-            )
-            updated += cursor.rowcount
-    return updated
-
-
 def _pg_type(field: models.Field, conn) -> str:
     return str(field.db_type(conn)).replace("serial", "integer")
 
