@@ -70,12 +70,12 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     @contextlib.contextmanager
-    def step(self, number: int, title: str) -> Iterator[None]:
+    def step(self, number: int, title: str, label: str) -> Iterator[None]:
         self.say(self.style.MIGRATE_HEADING(f"[{number}/6] {title}"))
         started = time.perf_counter()
         yield
         seconds = time.perf_counter() - started
-        self.timings.append((title, seconds))
+        self.timings.append((label, seconds))
         self.say(f"  done in {seconds:.1f}s")
 
     def handle(self, *args, quick: bool, serve: bool, host: str, port: str, threads: int | None, **options) -> None:
@@ -112,19 +112,19 @@ class Command(BaseCommand):
         from demo.services.payouts import demo_onboarding_ensure, demo_payout_run_ensure
         from demo.services.people import demo_people_ensure
 
-        with self.step(1, "People and catalog"):
+        with self.step(1, "People and catalog", "catalog"):
             demo_people_ensure(say=self.say)
             catalog = demo_catalog_ensure(size=QUICK if quick else FULL, say=self.say)
         days = demo_days(model_names=names, quick=quick)
         span = f"{days[0]} to {days[-1]}"
-        with self.step(2, "Models: training, registration, royalty programs, indexes"):
+        with self.step(2, "Models: training, registration, royalty programs, indexes", "models"):
             outcomes = demo_models_ensure(quick=quick, day=days[0], say=self.say)
-        with self.step(3, f"A model service logs generations of {span} over the REST API"):
+        with self.step(3, f"A model service logs generations of {span} over the REST API", "generations"):
             traffic = demo_traffic_send(outcomes=outcomes, days=days, quick=quick, say=self.say)
-        with self.step(4, f"The nightly attribution, night after night, {span}"):
+        with self.step(4, f"The nightly attribution, night after night, {span}", "nights"):
             for day in days:
                 demo_night_run(day=day, model_names=names, say=self.say)
-        with self.step(5, "Payouts: onboarding, a run made by finance A, approved by B, executed"):
+        with self.step(5, "Payouts: onboarding, a run made by finance A, approved by B, executed", "payouts"):
             demo_onboarding_ensure(say=self.say)
             run = demo_payout_run_ensure(day=days[-1], say=self.say).run
         self.summary(catalog=catalog, outcomes=outcomes, traffic=traffic, run=run, span=span, began=began)
@@ -133,7 +133,7 @@ class Command(BaseCommand):
         """runserver in this process (no reloader: a reload would lose the fake Stripe thread) until Ctrl-C."""
         from demo.services.payouts import demo_webhooks_register
 
-        with self.step(6, f"Serving the site at {site}/"), quiet_logs(quiet):
+        with self.step(6, f"Serving the site at {site}/", "serve"), quiet_logs(quiet):
             if fake is not None:
                 demo_webhooks_register(site_url=site, say=self.say)
             if settings.SITE_URL.rstrip("/") != site:
@@ -161,7 +161,7 @@ class Command(BaseCommand):
         self.say(f"  {logged} generations of {span} logged ({traffic.created} now, {traffic.near_copies} near-copies "
                  "sent now)")
         self.say(f"  payout run #{run.pk}: {run.get_status_display().lower()}")
-        self.say("  step times: " + ", ".join(f"{title.split(':')[0]} {s:.1f}s" for title, s in self.timings)
+        self.say("  step times: " + ", ".join(f"{label} {s:.1f}s" for label, s in self.timings)
                  + f"; total {time.perf_counter() - began:.1f}s")
 
     def logins(self, site: str) -> None:
