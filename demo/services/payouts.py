@@ -32,16 +32,18 @@ class DemoStripeError(RuntimeError):
     """The demo cannot reach (or will not use) the Stripe server at STRIPE_API_BASE."""
 
 
-def _stripe_answers(base: str) -> bool:
-    """Whether a Stripe API (the fake) answers at ``base``."""
+def _stripe_problem(base: str) -> str | None:
+    """None when a Stripe API (the fake) answers at ``base``, else what went wrong."""
     import requests
 
     try:
         response = requests.get(f"{base}/v1/balance", timeout=5,
                                 headers={"Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}"})
-        return response.ok and response.json().get("object") == "balance"
-    except (requests.RequestException, ValueError):
-        return False
+        if response.ok and response.json().get("object") == "balance":
+            return None
+        return f"GET /v1/balance answered {response.status_code}"
+    except (requests.RequestException, ValueError) as exc:
+        return f"GET /v1/balance failed: {type(exc).__name__}: {exc}"
 
 
 @contextlib.contextmanager
@@ -63,11 +65,16 @@ def demo_fake_stripe(*, say: Say) -> Iterator[Any]:
                                   state_path=settings.DATA_DIR / "fakestripe.json",
                                   api_version=settings.STRIPE_API_VERSION)
     except OSError as exc:
-        if _stripe_answers(base):
-            say(f"  using the fake Stripe server already listening at {base}")
-            yield None
-            return
-        raise DemoStripeError(f"cannot listen on {base} ({exc}) and no Stripe answers there") from exc
+        # The port is taken: by `manage.py fakestripe` (or a test's fake), which the demo then uses.
+        problem = _stripe_problem(base)
+        if problem is not None:
+            raise DemoStripeError(f"cannot listen on {base} ({exc}), and what listens there is no Stripe: "
+                                  f"{problem}") from exc
+        server = None
+    if server is None:
+        say(f"  using the fake Stripe server already listening at {base}")
+        yield None
+        return
     server.start()
     say(f"  fake Stripe server listening at {server.url} (state in {settings.DATA_DIR / 'fakestripe.json'})")
     try:

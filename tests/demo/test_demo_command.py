@@ -131,6 +131,24 @@ def test_the_demo_refuses_to_pay_through_a_remote_stripe(settings, db):
     assert Work.objects.count() == 0  # refused before anything was written
 
 
+def test_the_demo_says_what_is_wrong_when_the_stripe_port_is_taken_by_something_else(settings, db):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from django.core.management.base import CommandError
+
+    squatter = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)  # answers 501 to everything
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    settings.STRIPE_API_BASE = f"http://127.0.0.1:{squatter.server_address[1]}"
+    try:
+        with pytest.raises(CommandError, match="what listens there is no Stripe: GET /v1/balance answered 501"):
+            call_command("demo", quick=True, stdout=io.StringIO())
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
+    assert Work.objects.count() == 0
+
+
 def test_finance_roles_in_the_demo_are_two_different_people(db):
     from accounts.roles import user_has_role
     from demo.services.people import demo_people_ensure
