@@ -190,16 +190,23 @@ def _skip(version: ModelVersion, reason: str, gens: list[tuple[int, dt.datetime,
 
 
 def _waiting_warnings(day: dt.date, last_closed: dt.date | None) -> list[str]:
-    """Untaken generations of earlier days that are not closed: their own night has not run yet."""
+    """Work an earlier night left behind: unscored chunks, and untaken generations of days not closed."""
+    warnings = []
+    stale = AttributionChunk.objects.filter(day__lt=day, status=AttributionChunk.Status.PLANNED)
+    first_stale = stale.aggregate(day=Min("day"))["day"]
+    if first_stale is not None:
+        warnings.append(f"{stale.count()} chunk(s) of earlier nights are still unscored (the first of "
+                        f"{first_stale}): run `manage.py run_nightly --date {first_stale}` to finish that night")
     start, _ = day_bounds(day)
     qs = Generation.objects.filter(generated_at__lt=start, attributed_at__isnull=True, nightly__isnull=True)
     if last_closed is not None:
         qs = qs.filter(generated_at__gte=day_bounds(last_closed)[1])
     found = qs.aggregate(first=Min("generated_at"), last=Max("generated_at"))
     if found["first"] is None:
-        return []
+        return warnings
     count = qs.count()
     first = found["first"].astimezone(dt.UTC).date()
     last = found["last"].astimezone(dt.UTC).date()
-    return [f"{count} generation(s) of earlier open days ({first} to {last}) wait for their own night: "
-            f"run `manage.py run_nightly --date {first}` (and the days after it) first"]
+    warnings.append(f"{count} generation(s) of earlier open days ({first} to {last}) wait for their own night: "
+                    f"run `manage.py run_nightly --date {first}` (and the days after it) first")
+    return warnings

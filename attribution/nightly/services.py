@@ -174,6 +174,12 @@ def night_fail(*, run_id: int, stage: str, error: BaseException | str, actor_lab
     return run
 
 
+def unfinished_night_before(day: dt.date) -> dt.date | None:
+    """The first earlier day with chunks still unscored (a night that died and was not re-run), if any."""
+    return (AttributionChunk.objects.filter(day__lt=day, status=AttributionChunk.Status.PLANNED)
+            .order_by("day").values_list("day", flat=True).first())
+
+
 def night_finalize(*, run_id: int, actor_label: str = "celery:attribution.nightly_finalize") -> AttributionRun:
     """The chord callback: settle every program of the day, close the day, and record the run's figures."""
     run = AttributionRun.objects.get(pk=run_id)
@@ -203,7 +209,11 @@ def night_finalize(*, run_id: int, actor_label: str = "celery:attribution.nightl
     warnings: list[str] = list(run.warnings)
     close_started = time.perf_counter()
     closed = False
-    if run.close_period and not errors:
+    unfinished = unfinished_night_before(day)
+    if run.close_period and not errors and unfinished is not None:
+        # Days close in order: an earlier night that died half-way must finish (and close) first.
+        warnings.append(f"period {day} was left open: the night of {unfinished} has unscored chunks; re-run it")
+    elif run.close_period and not errors:
         try:
             period_close(day=day, closed_by_label=actor_label)
             closed = True

@@ -97,6 +97,12 @@ def test_a_chunk_that_dies_mid_write_leaves_nothing_and_the_rerun_counts_it_once
         scored_generations
     assert not Generation.objects.filter(nightly__chunk_id=third["id"], attributed_at__isnull=False).exists()
 
+    # a later night says what the dead one left behind (and does not take it: those chunks are that day's)
+    other = world.night(NEXT)
+    assert any(f"run_nightly --date {DAY}" in w and "unscored" in w for w in other.warnings)
+    assert other.generation_count == 0
+    assert not Period.objects.filter(day=NEXT, status=Period.Status.CLOSED).exists()  # days close in order
+
     monkeypatch.undo()
     resumed = world.night(chunk_size=2)
 
@@ -108,6 +114,7 @@ def test_a_chunk_that_dies_mid_write_leaves_nothing_and_the_rerun_counts_it_once
     assert set(Attribution.objects.values_list("generation_id", flat=True)) == {g.pk for g in scene["gens"]}
     assert len(accrual_entries(scene["program"])) == 1
     _day_is_consistent(scene["program"], DAY)
+    assert Period.objects.get(day=DAY).is_closed
     pool = sum(g.revenue_micros for g in scene["gens"]) * 2_000 // 10_000
     assert owed(scene["alice"]) + owed(scene["bob"]) == pool
 
