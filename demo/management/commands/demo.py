@@ -100,7 +100,7 @@ class Command(BaseCommand):
                 if serve:
                     self.serve(fake=fake, host=host, port=port, site=site, quiet=options["verbosity"] < 2)
                 else:
-                    self.logins(site)
+                    self.logins(site, serving=False)
         except DemoStripeError as exc:
             raise CommandError(str(exc)) from exc
 
@@ -140,7 +140,7 @@ class Command(BaseCommand):
                 self.say(self.style.WARNING(
                     f"  ROYALTIES_SITE_URL is {settings.SITE_URL}: Stripe's return links lead there, not to {site} "
                     "(make demo sets it)"))
-        self.logins(site)
+        self.logins(site, serving=True)
         call_command("runserver", f"{host}:{port}", use_reloader=False)
 
     def summary(self, *, catalog, outcomes, traffic, run, span: str, began: float) -> None:
@@ -164,10 +164,14 @@ class Command(BaseCommand):
         self.say("  step times: " + ", ".join(f"{label} {s:.1f}s" for label, s in self.timings)
                  + f"; total {time.perf_counter() - began:.1f}s")
 
-    def logins(self, site: str) -> None:
+    def logins(self, site: str, *, serving: bool) -> None:
         from demo.services.people import demo_otpauth_uri
 
-        self.say(self.style.SUCCESS(f"\nThe platform is at {site}/"))
+        if serving:
+            self.say(self.style.SUCCESS(f"\nThe platform is at {site}/"))
+        else:
+            self.say(self.style.SUCCESS(
+                f"\nServe it with `make demo` (or `manage.py demo --serve`): it will be at {site}/"))
         self.say(f"Logins (password for everyone: {DEMO_PASSWORD}):")
         for person in DEMO_PEOPLE:
             self.say(f"  {person.email:26s} {person.label}")
