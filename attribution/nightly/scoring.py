@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.utils import timezone
 
 from attribution.models import Attribution, AttributionChunk, Generation, ModelVersion
@@ -152,8 +152,12 @@ def chunk_score(*, chunk_id: int, run_id: int | None = None, worker: str = "") -
         scoring_seconds = time.perf_counter() - started
         rows = _rows(chunk, results)
     except Exception as exc:
-        AttributionChunk.objects.filter(pk=chunk_id).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
-        if isinstance(exc, ChunkScoringError):
+        try:
+            AttributionChunk.objects.filter(pk=chunk_id).update(last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        except DatabaseError:
+            logger.warning("nightly: could not record the error of chunk %s", chunk.key)
+        # A lost database connection may pass: the task retries it as it is (see attribution.tasks).
+        if isinstance(exc, ChunkScoringError | OperationalError):
             raise
         raise ChunkScoringError(f"chunk {chunk.key} ({chunk.model_version}): {type(exc).__name__}: {exc}") from exc
     started = time.perf_counter()

@@ -98,3 +98,30 @@ def test_beat_runs_the_previous_day_at_two_utc_through_the_same_task(day_with_ge
     run = AttributionRun.objects.get(pk=result["run_id"])
     assert (run.day, run.trigger, run.executor, run.status) == (DAY, "beat", "celery", "completed")
     assert len(accrual_entries(day_with_generations)) == 1
+
+
+def test_a_chunk_that_cannot_be_scored_fails_the_night_with_its_reason_and_writes_nothing(world):
+    from pathlib import Path
+
+    from attribution.models import AttributionChunk, Generation
+
+    alice = world.contributor()
+    river = world.work("a quiet river runs through the forest", alice)
+    ai_model, program = world.program()
+    version = world.version(ai_model, [river])
+    world.generation(version, "river", revenue_micros=10_000)
+    # Someone altered the index files after the build: scoring with them could pay the wrong people.
+    target = next(p for p in sorted(Path(version.index_path).rglob("*")) if p.is_file() and p.suffix == ".npy")
+    target.write_bytes(target.read_bytes() + b"tampered")
+
+    with pytest.raises(CommandError, match=r"failed while scoring: chunk .* were altered"):
+        call_command("run_nightly", "--date", DAY.isoformat(), "--no-progress", stdout=io.StringIO())
+
+    run = AttributionRun.objects.get()
+    assert run.status == AttributionRun.Status.FAILED
+    assert "were altered" in run.errors[0]["message"]
+    chunk = AttributionChunk.objects.get()
+    assert chunk.status == AttributionChunk.Status.PLANNED
+    assert "were altered" in chunk.last_error
+    assert not accrual_entries(program)
+    assert not Generation.objects.filter(attributed_at__isnull=False).exists()
