@@ -12,7 +12,8 @@ from contributors.models import Dispute, Work
 from demo.corpus import CATALOG, DEMO_PASSWORD, FINANCE_A, OPTED_OUT_TITLE, demo_totp_secret
 from payouts.models import PayoutRun
 from tests.accounts.totp import totp_code
-from tests.browser.story import run_quick_demo, sign_in_demo_staff
+from tests.browser.conftest import PHONE
+from tests.browser.story import no_sideways_scroll, run_quick_demo, sign_in_demo_staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -81,6 +82,16 @@ def test_the_catalog_admin_finds_the_demo_catalog_models_and_keys(new_page, demo
     screenshot(page, "story-catalog-api-keys-desktop")
     assert missing == []
     assert page.console_errors == []
+
+    # the catalog's own pages on a phone: nothing wider than the screen
+    # (the same session: a TOTP code is accepted once, and signing in again within its 30 seconds is refused)
+    phone = new_page(viewport=PHONE, is_mobile=True, has_touch=True, storage_state=page.context.storage_state())
+    for path, name in (("/catalog/", "story-catalog-model-versions-phone"),
+                       (f"/catalog/versions/{version.pk}/", "story-catalog-model-version-phone"),
+                       ("/catalog/keys/", "story-catalog-api-keys-phone")):
+        phone.goto(path)
+        screenshot(phone, name)
+        assert no_sideways_scroll(phone, PHONE["width"]), path
 
 
 def test_finance_reviews_the_demo_run_and_the_ledger(new_page, demo, screenshot):
