@@ -116,13 +116,19 @@ class Featurizer:
             for handle in handles:
                 handle.remove()
             handles = []
-            out = torch.zeros(size, self.dim, dtype=torch.float32, device=self.device)
+            # Not zero-filled: each block's first contribution is written in place (a tied weight's later uses
+            # add to it) and only the blocks that got no gradient at all are zeroed below.
+            out = torch.empty(size, self.dim, dtype=torch.float32, device=self.device)
+            self._written: set[str] = set()
             with torch.no_grad():
                 for record, out_grad in zip(live, grads, strict=True):
                     if out_grad is not None:
                         self._accumulate(record, out_grad, size, out, stats)
-            if self.dense:
-                self._dense_features(loss_fn, batch, size, out)
+                if self.dense:
+                    self._dense_features(loss_fn, batch, size, out)
+                for block in self.plan.blocks:
+                    if block.name not in self._written:
+                        out[:, block.offset:block.offset + block.dim] = 0.0
             if stats is not None:
                 with torch.no_grad():
                     self._update_stats(out, stats)
@@ -202,7 +208,7 @@ class Featurizer:
             if block.numel != vec.shape[1]:
                 vec = torch.cat([vec, d.sum(1)], dim=1)  # weight then bias, as in block.params
             proj = self.proj_cols[block.name]
-            out[:, block.offset:block.offset + block.dim] += vec if proj is None else vec @ proj
+            self._put(out, block, vec if proj is None else vec @ proj)
             return
         if kind in ("linear", "conv2d"):
             rows_side = _project_output(delta, self.proj_rows[block.name], block.rows_full)
@@ -213,10 +219,19 @@ class Featurizer:
         rows3 = rows_side.reshape(size, positions, -1)  # (B, T, k_rows)
         cols3 = cols_side.reshape(size, positions, -1)  # (B, T, k_cols)
         feats = torch.bmm(rows3.transpose(1, 2), cols3)  # (B, k_rows, k_cols)
-        out[:, block.offset:block.offset + block.dim] += feats.reshape(size, -1)
+        self._put(out, block, feats.reshape(size, -1))
         if stats is not None:
             _add(stats.rows, block.name, rows_side.T.double() @ rows_side.double())
             _add(stats.cols, block.name, cols_side.T.double() @ cols_side.double())
+
+    def _put(self, out: torch.Tensor, block: Block, value: torch.Tensor) -> None:
+        """Write a block's first contribution, add any later one (a weight read by several modules)."""
+        target = out[:, block.offset:block.offset + block.dim]
+        if block.name in self._written:
+            target += value
+        else:
+            target.copy_(value)
+            self._written.add(block.name)
 
     def _dense_features(self, loss_fn: LossFn, batch: Any, size: int, out: torch.Tensor) -> None:
         """Per-sample gradients of the parameters no hook handles, via vmap(grad(...))."""
@@ -237,7 +252,7 @@ class Featurizer:
         for block, name in zip(self.dense, names, strict=True):
             vec = grads[f"model.{name}"].reshape(size, -1).float()
             proj = self.proj_cols[block.name]
-            out[:, block.offset:block.offset + block.dim] += vec if proj is None else vec @ proj
+            self._put(out, block, vec if proj is None else vec @ proj)
 
     def _update_stats(self, out: torch.Tensor, stats: CurvatureStats) -> None:
         stats.n += out.shape[0]
