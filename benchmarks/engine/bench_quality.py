@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from peers import KronfluencePeer, TrakPeer  # noqa: E402
+from peers import CheckpointEnsemble, KronfluencePeer, TrakPeer  # noqa: E402
 from tasks import digits_task, spearman_lds, text_task  # noqa: E402
 
 from attribution.engine import GradientIndex, IndexConfig  # noqa: E402
@@ -35,11 +35,15 @@ PROJECTIONS = (512, 1024, 2048, 4096)
 # EK-FAC never form a K x K matrix, so they reach dimensions where TRAK's kernel inverse (and traker's
 # regenerated dense projector) cannot go; "trak" curvature is skipped there for the same reason.
 ENGINE_ONLY_PROJECTIONS = (16384, 1_000_000_000)
+# the checkpoint-ensemble sweep: the default projection, the largest one traker shares, and no projection
+ENSEMBLE_PROJECTIONS = (2048, 4096, 1_000_000_000)
 RATIOS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 CURVATURES = ("ekfac", "kfac", "trak")
 NORMS = ("none", "sqrt", "relative")
 KF_DAMPINGS = (1e-8, None, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # 1e-8: its default; None: 0.1 x mean eig
-GT_VERSION = 1
+# 2: text has 100 validation and 200 test generations (was 40 and 80), 64 subsets (was 32)
+# 3: the outputs also cover the planted copies (their counterfactually most influential works)
+GT_VERSION = 3
 
 
 def emit(**fields) -> None:
@@ -47,9 +51,10 @@ def emit(**fields) -> None:
 
 
 def ground_truth(task, subsets: int) -> tuple[np.ndarray, np.ndarray]:
-    """masks (M, N) and outputs (M, Qval + Qtest) = minus the query loss of a model retrained on each subset."""
+    """masks (M, N) and outputs (M, Qval + Qtest + Qplanted) = minus the query loss of a model retrained on each
+    subset."""
     path = CACHE / f"gt_{task.name}_v{GT_VERSION}_{subsets}.npz"
-    queries = _cat(task.val, task.test)
+    queries = _cat(_cat(task.val, task.test), task.planted)
     if path.exists():
         data = np.load(path)
         return data["masks"], data["outputs"]
@@ -89,11 +94,21 @@ def main() -> None:
     parser.add_argument("--subsets", type=int, default=None)
     args = parser.parse_args()
     task = digits_task() if args.task == "digits" else text_task()
-    subsets = args.subsets or (64 if args.task == "digits" else 32)
+    subsets = args.subsets or 64
     model = task.full_model if hasattr(task, "full_model") else task.train_fn(list(range(task.n)), seed=0)
     masks, outputs = ground_truth(task, subsets)
-    n_val = _count(task.val)
-    out_val, out_test = outputs[:, :n_val], outputs[:, n_val:]
+    n_val, n_test = _count(task.val), _count(task.test)
+    out_val, out_test = outputs[:, :n_val], outputs[:, n_val:n_val + n_test]
+    # Is a planted copy's original really the work whose presence raises the copy's output most? The
+    # difference of mean outputs with and without each work, over the same retrainings, says.
+    out_planted = outputs[:, n_val + n_test:]
+    with_work = masks.T @ out_planted / masks.sum(0)[:, None]
+    without = (1 - masks).T @ out_planted / (1 - masks).sum(0)[:, None]
+    effect = with_work - without  # (N, Qplanted)
+    true_rank = np.array([(effect[:, q] > effect[row, q]).sum() for q, row in enumerate(task.planted_rows)])
+    emit(task=task.name, figure="copies_counterfactual", subsets=subsets,
+         original_most_influential=round(float(np.mean(true_rank == 0)), 4),
+         original_rank_median=float(np.median(true_rank)), original_rank_max=int(true_rank.max()))
 
     def lds(scores_val: np.ndarray, scores_test: np.ndarray) -> tuple[float, float]:
         return spearman_lds(scores_val, masks, out_val), spearman_lds(scores_test, masks, out_test)
@@ -132,8 +147,10 @@ def main() -> None:
                         best = (k, curvature, ratio, norm)
     default = IndexConfig()
     best_shared = max((c for c in ours if c[0] in PROJECTIONS), key=lambda c: ours[c][0])
+    # copy mode: relative influence (a cosine in the curvature's metric), its best setting on validation LDS
+    copy_key = max((c for c in ours if c[3] == "relative"), key=lambda c: ours[c][0])
     for setting, key in (("default", (2048, default.curvature, default.damping_ratio, default.score_norm)),
-                         ("tuned", best), ("tuned-k<=4096", best_shared)):
+                         ("tuned", best), ("tuned-k<=4096", best_shared), ("copy-mode", copy_key)):
         index, feats = indexes[key[0]]
         view = index.with_curvature(key[1], damping_ratio=key[2], score_norm=key[3])
         recall = recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows)
@@ -189,12 +206,61 @@ def main() -> None:
                                         "tracked_modules": len(peer.tracked)},
                *kf[damping], recall_at_1(peer.scores(task.planted, damping), task.planted_rows))
 
+    # ---- checkpoint ensembles: every method over the same snapshots of one training run, each tuned again on
+    # validation (averaging over checkpoints changes which damping and normalisation work best)
+    checkpoints = task.checkpoints()
+    epochs = [*task.snapshot_epochs, "final"]
+    ens: dict[tuple, tuple[float, float]] = {}
+    ens_views = {}
+    for k in ENSEMBLE_PROJECTIONS:
+        index = GradientIndex.build(checkpoints, task.loss_fn, task.train_batches(),
+                                    config=IndexConfig(projection_dim=k, seed=0))
+        feats = {name: index.query_features(checkpoints, task.loss_fn, task.query_batches(q))
+                 for name, q in query_sets.items()}
+        for curvature in ("ekfac", "kfac"):
+            for ratio in RATIOS:
+                for norm in NORMS:
+                    view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
+                    ens[(k, curvature, ratio, norm)] = lds(view.score_features(feats["val"]).numpy(),
+                                                           view.score_features(feats["test"]).numpy())
+                    ens_views[(k, curvature, ratio, norm)] = (view, feats)
+        emit(task=task.name, stage="engine_ensemble_swept", projection_dim=k)
+    ens_best = max(ens, key=lambda c: ens[c][0])
+    ens_copy = max((c for c in ens if c[3] == "relative"), key=lambda c: ens[c][0])
+    for setting, key in (("default", (2048, default.curvature, default.damping_ratio, default.score_norm)),
+                         ("tuned", ens_best), ("copy-mode", ens_copy)):
+        view, feats = ens_views[key]
+        report("engine", f"ensemble-{setting}", {"projection_dim": key[0], "curvature": key[1],
+                                                 "damping_ratio": key[2], "score_norm": key[3], "epochs": epochs},
+               *ens[key], recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows))
+    ens_trak = {}
+    for k in (2048, 4096):
+        peer = CheckpointEnsemble(lambda m, k=k: TrakPeer(task, m, k), checkpoints)
+        for ratio in RATIOS:
+            ens_trak[(k, ratio)] = (*lds(peer.scores(task.val, ratio), peer.scores(task.test, ratio)), peer)
+    key = max(ens_trak, key=lambda c: ens_trak[c][0])
+    val, test, peer = ens_trak[key]
+    report("traker", "ensemble-tuned", {"projection_dim": key[0], "lambda_ratio": key[1], "epochs": epochs},
+           val, test, recall_at_1(peer.scores(task.planted, key[1]), task.planted_rows))
+    peer = CheckpointEnsemble(lambda m: KronfluencePeer(task, m), checkpoints)
+    ens_kf = {damping: lds(peer.scores(task.val, damping), peer.scores(task.test, damping))
+              for damping in KF_DAMPINGS}
+    damping = max(ens_kf, key=lambda d: ens_kf[d][0])
+    report("kronfluence", "ensemble-tuned", {"damping": damping if damping is not None else "0.1 x mean eig",
+                                             "epochs": epochs},
+           *ens_kf[damping], recall_at_1(peer.scores(task.planted, damping), task.planted_rows))
+
     summary = {r["method"] + "/" + r["setting"]: r["lds_test"] for r in results
-               if r["setting"] in ("default", "tuned")}
+               if r["setting"] in ("default", "tuned", "ensemble-tuned")}
+    recalls = {r["method"] + "/" + r["setting"]: r["recall_at_1"] for r in results
+               if r["setting"] in ("default", "tuned", "copy-mode", "ensemble-tuned", "ensemble-copy-mode")}
     best_peer = max(summary.get("traker/tuned", -1), summary.get("kronfluence/tuned", -1))
-    emit(task=task.name, summary=summary, subsets=subsets, queries_val=n_val, queries_test=_count(task.test),
-         works=task.n, engine_tuned_beats_best_tuned_peer=summary["engine/tuned"] >= best_peer,
-         engine_default_beats_best_tuned_peer=summary["engine/default"] >= best_peer)
+    best_ensemble_peer = max(summary["traker/ensemble-tuned"], summary["kronfluence/ensemble-tuned"])
+    emit(task=task.name, summary=summary, recall_at_1=recalls, subsets=subsets, queries_val=n_val,
+         queries_test=_count(task.test), works=task.n,
+         engine_tuned_beats_best_tuned_peer=summary["engine/tuned"] >= best_peer,
+         engine_default_beats_best_tuned_peer=summary["engine/default"] >= best_peer,
+         engine_ensemble_beats_best_ensemble_peer=summary["engine/ensemble-tuned"] >= best_ensemble_peer)
     (CACHE / f"quality_{task.name}.json").write_text(json.dumps(results, indent=1))
 
 

@@ -176,3 +176,18 @@ class KronfluencePeer:
             train_dataset=self.train, per_device_query_batch_size=64, per_device_train_batch_size=self.task.batch_size,
             score_args=ScoreArguments(damping_factor=damping), overwrite_output_dir=True)
         return self.analyzer.load_pairwise_scores(name)["all_modules"].numpy().copy()  # (Q, N)
+
+
+# ------------------------------------------------------------------------------------------- ensembles
+class CheckpointEnsemble:
+    """A peer over several checkpoints of one training run: the mean of one peer's scores per checkpoint.
+
+    TRAK's own ensembling averages per-model scores the same way; Kronfluence has none, so this gives it the
+    same checkpoints the engine ensembles over (``GradientIndex.build`` with a list of models).
+    """
+
+    def __init__(self, make_peer: Any, checkpoints: list[torch.nn.Module]) -> None:
+        self.peers = [make_peer(model) for model in checkpoints]
+
+    def scores(self, queries: Any, setting: Any) -> np.ndarray:
+        return np.mean([peer.scores(queries, setting) for peer in self.peers], axis=0)

@@ -7,6 +7,7 @@ training works, and `query_losses(model, queries)` for the LDS ground truth.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import re
@@ -34,6 +35,13 @@ class Task:
     loss_fn: Any
     train_fn: Any
     batch_size: int
+    snapshot_epochs: tuple[int, ...] = ()  # the checkpoints (besides the final model) of the ensemble runs
+
+    def checkpoints(self) -> list[nn.Module]:
+        """The full training run's snapshots at ``snapshot_epochs`` and its final model (same run, same seed)."""
+        if not hasattr(self, "_checkpoints"):
+            self._checkpoints = self.train_fn(list(range(self.n)), seed=0, snapshots=self.snapshot_epochs)
+        return self._checkpoints
 
     @property
     def n(self) -> int:
@@ -90,22 +98,26 @@ def digits_task() -> Task:
     noise = 0.05 * torch.randn(len(planted_rows), 64, generator=torch.Generator().manual_seed(7))
     planted = ((train_x[planted_rows] + noise).clamp(0, 1), train_y[planted_rows])
 
-    def train(rows: list[int], seed: int = 0) -> nn.Module:
+    def train(rows: list[int], seed: int = 0, snapshots: tuple[int, ...] = ()) -> Any:
         torch.manual_seed(seed)
         model = DigitsMLP()
+        kept = []
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
         xs, ys = train_x[rows], train_y[rows]
         generator = torch.Generator().manual_seed(seed)
-        for _ in range(30):  # epochs of minibatch Adam
+        for epoch in range(1, 31):  # epochs of minibatch Adam
             perm = torch.randperm(len(rows), generator=generator)
             for i in range(0, len(rows), 50):
                 idx = perm[i:i + 50]
                 optimizer.zero_grad()
                 F.cross_entropy(model(xs[idx]), ys[idx]).backward()
                 optimizer.step()
-        return model.eval()
+            if epoch in snapshots:
+                kept.append(copy.deepcopy(model).eval())
+        return [*kept, model.eval()] if snapshots else model.eval()
 
-    return Task("digits", train_x, train_y, val, test, planted, planted_rows, DigitsMLP, digits_loss, train, 100)
+    return Task("digits", train_x, train_y, val, test, planted, planted_rows, DigitsMLP, digits_loss, train, 100,
+                (10, 20))
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -175,7 +187,7 @@ def text_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return (nll * (positions >= (prompt.unsqueeze(1) - 1))).sum(1)
 
 
-def text_task(works: int = 256) -> Task:
+def text_task(works: int = 256, val_queries: int = 100, test_queries: int = 200) -> Task:
     corpus = _corpus()
     chars = sorted(set(corpus))
     stoi = {c: i for i, c in enumerate(chars)}
@@ -190,20 +202,22 @@ def text_task(works: int = 256) -> Task:
     def model_fn() -> nn.Module:
         return CharGPT(vocab)
 
-    def train(rows: list[int], seed: int = 0) -> nn.Module:
+    def train(rows: list[int], seed: int = 0, snapshots: tuple[int, ...] = ()) -> Any:
         torch.manual_seed(seed)
         model = CharGPT(vocab)
+        kept = []
         optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
         data = train_x[rows]
         generator = torch.Generator().manual_seed(seed)
-        epochs = 40
-        for _ in range(epochs):
+        for epoch in range(1, 41):
             perm = torch.randperm(len(rows), generator=generator)
             for i in range(0, len(rows), 32):
                 optimizer.zero_grad()
                 text_loss(model, data[perm[i:i + 32]]).mean().backward()
                 optimizer.step()
-        return model.eval()
+            if epoch in snapshots:
+                kept.append(copy.deepcopy(model).eval())
+        return [*kept, model.eval()] if snapshots else model.eval()
 
     full = train(list(range(works)))
     generator = torch.Generator().manual_seed(11)
@@ -218,14 +232,14 @@ def text_task(works: int = 256) -> Task:
                 seqs = torch.cat([seqs, nxt], dim=1)
         return torch.cat([torch.full((count, 1), PROMPT, dtype=torch.int64), seqs], dim=1)
 
-    val, test = generate(40), generate(80)
+    val, test = generate(val_queries), generate(test_queries)
     planted_rows = list(range(0, works, 8))  # 32 works
     planted = train_x[planted_rows].clone()
     edit = torch.Generator().manual_seed(5)
     for row in planted:  # two characters changed: a near-verbatim copy
         for pos in torch.randint(2, CONTEXT + 2, (2,), generator=edit):
             row[pos] = int(torch.randint(0, vocab, (1,), generator=edit))
-    task = Task("text", train_x, None, val, test, planted, planted_rows, model_fn, text_loss, train, 32)
+    task = Task("text", train_x, None, val, test, planted, planted_rows, model_fn, text_loss, train, 32, (13, 26))
     task.full_model = full  # type: ignore[attr-defined]
     return task
 
