@@ -6,7 +6,9 @@
     scores = index.score(model, loss_fn, query_batches)      # torch.Tensor [Q, N]
     values, rows = index.top_k(model, loss_fn, query_batches, k=10)
 
-``loss_fn(model, batch) -> per-example losses [B]`` is the only thing a model must provide.
+``loss_fn(model, batch) -> per-example losses [B]`` is the only thing a model must provide. An optional
+``fisher_loss_fn`` (the same losses with targets drawn from the model, see ``sampled_nll``) gives the build
+the true Fisher's curvature instead of the empirical one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from attribution.engine.config import (
     IndexMismatchError,
 )
 from attribution.engine.fingerprint import model_fingerprint
+from attribution.engine.fisher import sampled_nll
 from attribution.engine.index import GradientIndex
 
 __all__ = [
@@ -27,4 +30,5 @@ __all__ = [
     "IndexIntegrityError",
     "IndexMismatchError",
     "model_fingerprint",
+    "sampled_nll",
 ]

@@ -248,7 +248,10 @@ class Featurizer:
             return functional_call(wrapper, p, (single,), strict=False)[0]
 
         with torch.enable_grad():
-            grads = vmap(grad(one), in_dims=(None, in_dims))(params, batch)
+            # "different": a loss_fn that draws its targets (a fisher_loss_fn) gets one draw per example here,
+            # independent of the hooked pass's draw. Each block's own curvature stays the Fisher's; only the
+            # cross terms between these parameters and the hooked ones (TRAK's full Gram) lose correlation.
+            grads = vmap(grad(one), in_dims=(None, in_dims), randomness="different")(params, batch)
         for block, name in zip(self.dense, names, strict=True):
             vec = grads[f"model.{name}"].reshape(size, -1).float()
             proj = self.proj_cols[block.name]

@@ -100,7 +100,8 @@ class GradientIndex:
     @classmethod
     def build(cls, model: Models, loss_fn: LossFn, train_batches: Batches, *, projection_dim: int | None = None,
               seed: int | None = None, config: IndexConfig | None = None, work_ids: Sequence[Any] | None = None,
-              path: str | Path | None = None, progress: Progress | None = None) -> GradientIndex:
+              path: str | Path | None = None, progress: Progress | None = None,
+              fisher_loss_fn: LossFn | None = None) -> GradientIndex:
         """Featurise every training example and gather the curvature, streaming to disk.
 
         Args:
@@ -113,6 +114,11 @@ class GradientIndex:
             work_ids: one id per training example, in order (default: 0..N-1).
             path: directory to write to (default: a temporary directory until :meth:`save`).
             progress: ``progress(done_batches, total_batches_or_None)`` after every batch.
+            fisher_loss_fn: optional ``fisher_loss_fn(model, batch) -> [B]`` whose targets are sampled from
+                the model's own predictive distribution (a fresh draw on every call, from torch's global
+                random state, which the build seeds). The curvature is then the true Fisher's, as
+                Kronfluence's is, instead of the empirical Fisher of the observed targets; the stored
+                features stay those of ``loss_fn``. It costs one more forward and backward pass per batch.
 
         Returns:
             The index, ready to score.
@@ -136,7 +142,8 @@ class GradientIndex:
         if (root / "manifest.json").exists():
             raise FileExistsError(f"{root} already holds an index; choose an empty directory")
         try:
-            manifest = write_index(root, models, loss_fn, train_batches, plan, config, work_ids, progress)
+            manifest = write_index(root, models, loss_fn, train_batches, plan, config, work_ids, progress,
+                                   fisher_loss_fn)
         except BaseException:
             if temporary:  # a failed build leaves nothing behind (a given path keeps its partial files)
                 shutil.rmtree(root, ignore_errors=True)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attribution.engine import sampled_nll
+
 torch.set_num_threads(1)  # every method alike; 2 threads thrash on the shared 2-core machine
 
 
@@ -36,6 +38,7 @@ class Task:
     train_fn: Any
     batch_size: int
     snapshot_epochs: tuple[int, ...] = ()  # the checkpoints (besides the final model) of the ensemble runs
+    fisher_loss: Any = None  # the same losses with targets sampled from the model (true Fisher curvature)
 
     def checkpoints(self) -> list[nn.Module]:
         """The full training run's snapshots at ``snapshot_epochs`` and its final model (same run, same seed)."""
@@ -84,6 +87,12 @@ def digits_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> t
     return F.cross_entropy(model(x), y, reduction="none")
 
 
+def digits_fisher_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """``digits_loss`` with each label drawn from the model's own prediction (a fresh draw every call)."""
+    x, _ = batch
+    return sampled_nll(model(x))
+
+
 def digits_task() -> Task:
     from sklearn.datasets import load_digits
 
@@ -117,7 +126,7 @@ def digits_task() -> Task:
         return [*kept, model.eval()] if snapshots else model.eval()
 
     return Task("digits", train_x, train_y, val, test, planted, planted_rows, DigitsMLP, digits_loss, train, 100,
-                (10, 20))
+                (10, 20), digits_fisher_loss)
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -187,6 +196,14 @@ def text_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return (nll * (positions >= (prompt.unsqueeze(1) - 1))).sum(1)
 
 
+def text_fisher_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """``text_loss`` with every continuation character drawn from the model's prediction at that position."""
+    prompt, ids = batch[:, 0], batch[:, 1:]
+    nll = sampled_nll(model(ids[:, :-1]))  # (B, T)
+    positions = torch.arange(nll.shape[1]).unsqueeze(0)
+    return (nll * (positions >= (prompt.unsqueeze(1) - 1))).sum(1)
+
+
 def text_task(works: int = 256, val_queries: int = 100, test_queries: int = 200) -> Task:
     corpus = _corpus()
     chars = sorted(set(corpus))
@@ -239,7 +256,8 @@ def text_task(works: int = 256, val_queries: int = 100, test_queries: int = 200)
     for row in planted:  # two characters changed: a near-verbatim copy
         for pos in torch.randint(2, CONTEXT + 2, (2,), generator=edit):
             row[pos] = int(torch.randint(0, vocab, (1,), generator=edit))
-    task = Task("text", train_x, None, val, test, planted, planted_rows, model_fn, text_loss, train, 32, (13, 26))
+    task = Task("text", train_x, None, val, test, planted, planted_rows, model_fn, text_loss, train, 32, (13, 26),
+                text_fisher_loss)
     task.full_model = full  # type: ignore[attr-defined]
     return task
 

@@ -18,6 +18,7 @@ from attribution.engine import (
     IndexIntegrityError,
     IndexMismatchError,
     model_fingerprint,
+    sampled_nll,
 )
 
 from .tiny import TinyLM, lm_data, lm_loss, xy_loss
@@ -230,3 +231,69 @@ def test_failed_build_leaves_no_temporary_files(lm, train, tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match="loss exploded"):
         GradientIndex.build(lm, broken, train, projection_dim=64)
     assert list(tmp_path.iterdir()) == []
+
+
+def lm_fisher_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """``lm_loss`` with every next token drawn from the model's own prediction."""
+    return sampled_nll(model(batch[:, :-1])).sum(1)
+
+
+def test_sampled_fisher_changes_only_the_curvature_and_is_deterministic(lm, train, queries, tmp_path):
+    config = IndexConfig(projection_dim=64, seed=3)
+    empirical = GradientIndex.build(lm, lm_loss, train, config=config)
+    state = torch.random.get_rng_state()
+    sampled = GradientIndex.build(lm, lm_loss, train, config=config, fisher_loss_fn=lm_fisher_loss,
+                                  path=tmp_path / "idx")
+    # the build draws under its own seeded state: the caller's random stream is untouched
+    assert torch.equal(torch.random.get_rng_state(), state)
+    again = GradientIndex.build(lm, lm_loss, train, config=config, fisher_loss_fn=lm_fisher_loss)
+    # the stored features are those of loss_fn either way; only the curvature differs
+    assert torch.equal(sampled.train_features(), empirical.train_features())
+    assert torch.equal(sampled.score(lm, lm_loss, queries), again.score(lm, lm_loss, queries))
+    assert not torch.allclose(sampled.score(lm, lm_loss, queries), empirical.score(lm, lm_loss, queries))
+    assert [c["fisher"] for c in sampled.manifest["checkpoints"]] == ["sampled"]
+    assert [c["fisher"] for c in empirical.manifest["checkpoints"]] == ["empirical"]
+    # the eigenvalue draw's temporary shards are gone, and the saved index loads and scores the same
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["ckpt0", "manifest.json", "work_ids.json"]
+    loaded = GradientIndex.load(tmp_path / "idx", expect_model_fingerprint=model_fingerprint(lm))
+    assert torch.equal(loaded.score(lm, lm_loss, queries), again.score(lm, lm_loss, queries))
+
+
+def test_sampled_fisher_curvature_estimates_the_models_own_fisher():
+    # given a softmax classifier that predicts confidently, and observed labels that are all class 0
+    torch.manual_seed(0)
+    model = nn.Linear(6, 4)
+    with torch.no_grad():
+        model.weight.mul_(4.0)
+    x = torch.randn(4000, 6, generator=torch.Generator().manual_seed(1))
+    y = torch.zeros(4000, dtype=torch.long)
+    batches = [(x[i:i + 500], y[i:i + 500]) for i in range(0, 4000, 500)]
+
+    def fisher_loss(m, batch):
+        return sampled_nll(m(batch[0]))
+
+    # when the index is built unprojected, with and without sampled targets
+    config = IndexConfig(projection_dim=10_000)
+    sampled = GradientIndex.build(model, xy_loss, batches, config=config, fisher_loss_fn=fisher_loss)
+    empirical = GradientIndex.build(model, xy_loss, batches, config=config)
+    # then the output-side Kronecker factor Σ δδᵀ / N is the Fisher E_x[diag(p) - ppᵀ] (to sampling noise)
+    # with sampled targets, and the observed labels' E_x[(p - e_0)(p - e_0)ᵀ] without them
+    with torch.no_grad():
+        p = F.softmax(model(x), -1).double()
+    true_fisher = (torch.diag_embed(p) - p[:, :, None] * p[:, None, :]).mean(0)
+    observed = p - F.one_hot(y, 4).double()
+    empirical_fisher = (observed[:, :, None] * observed[:, None, :]).mean(0)
+    block = sampled.plan.blocks[0].name
+    rows_sampled = sampled._checkpoint_stats()[0].rows[block] / 4000
+    rows_empirical = empirical._checkpoint_stats()[0].rows[block] / 4000
+    torch.testing.assert_close(rows_empirical, empirical_fisher, atol=1e-6, rtol=1e-5)
+    assert float((rows_sampled - true_fisher).norm() / true_fisher.norm()) < 0.08
+    assert float((empirical_fisher - true_fisher).norm() / true_fisher.norm()) > 0.5
+
+
+def test_fisher_loss_fn_must_give_one_loss_per_example(lm, train):
+    def short(model, batch):
+        return lm_fisher_loss(model, batch)[:-1]
+
+    with pytest.raises(ValueError, match="fisher_loss_fn: .* returned 4 losses"):
+        GradientIndex.build(lm, lm_loss, train, projection_dim=64, fisher_loss_fn=short)
