@@ -107,8 +107,7 @@ def write_index(root: Path, models: list[nn.Module], loss_fn: LossFn, train_batc
                 shutil.rmtree(fisher_dir, ignore_errors=True)
         save_stats(root / f"ckpt{c}" / "curvature.npz", stats)
         checkpoints.append({"fingerprint": model_fingerprint(member), "shards": shards,
-                            "curvature": f"ckpt{c}/curvature.npz",
-                            "fisher": "empirical" if fisher_loss_fn is None else "sampled"})
+                            "curvature": f"ckpt{c}/curvature.npz"})
     num_rows = num_rows or 0
     if num_rows == 0:
         raise ValueError("train_batches gave no examples")

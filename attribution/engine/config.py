@@ -13,6 +13,7 @@ SCORE_NORMS = ("none", "sqrt", "relative")
 # each work's score is divided by its self-influence norm √(φᵀC⁻¹φ) raised to this power
 SCORE_NORM_POWER = {"none": 0.0, "sqrt": 0.5, "relative": 1.0}
 DTYPES = ("float16", "float32")
+FISHERS = ("empirical", "sampled")
 
 
 class AttributionIndexError(Exception):
@@ -48,6 +49,11 @@ class IndexConfig:
             independent of the loss scale. 0.1 is the value chosen on the benchmarks' validation splits
             (docs/benchmarks.md, "Attribution engine").
         damping: an absolute λ that overrides ``damping_ratio`` when set.
+        fisher: which Fisher the curvature estimates. ``"empirical"``: the gradients of the observed targets
+            (the stored features themselves; needs nothing but ``loss_fn``). ``"sampled"``: the true Fisher,
+            from targets drawn from the model by a ``fisher_loss_fn`` given to ``GradientIndex.build``
+            (two extra passes per batch at build time; scoring costs the same). Passing ``fisher_loss_fn``
+            sets it to ``"sampled"``. docs/benchmarks.md measures the difference.
         score_norm: how each work's score is normalised by its self-influence norm ‖φ‖_C = √(φᵀC⁻¹φ):
             ``"none"`` keeps the raw influence; ``"relative"`` divides by ‖φ‖_C (relative influence, RelatIF),
             so the score is a cosine in the curvature's metric and a near-verbatim copy ranks its original first
@@ -71,6 +77,7 @@ class IndexConfig:
     curvature: str = "ekfac"
     damping_ratio: float = 0.1
     damping: float | None = None
+    fisher: str = "empirical"
     score_norm: str = "sqrt"
     dtype: str = "float16"
     shard_size: int = 4096
@@ -91,6 +98,8 @@ class IndexConfig:
                              f"{self.damping_ratio!r}")
         if self.damping is not None and not (self.damping > 0):
             raise ValueError(f"damping must be > 0 when set, got {self.damping!r}")
+        if self.fisher not in FISHERS:
+            raise ValueError(f"fisher must be one of {FISHERS}, got {self.fisher!r}")
         if self.score_norm not in SCORE_NORMS:
             raise ValueError(f"score_norm must be one of {SCORE_NORMS}, got {self.score_norm!r}")
         if self.dtype not in DTYPES:

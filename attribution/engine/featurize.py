@@ -216,10 +216,23 @@ class Featurizer:
         else:  # conv1d, embedding: the input side is the weight's rows
             rows_side = record.input_side
             cols_side = _project_output(delta, self.proj_cols[block.name], block.cols_full)
-        rows3 = rows_side.reshape(size, positions, -1)  # (B, T, k_rows)
+        rows3 = rows_side.reshape(size, positions, -1).transpose(1, 2)  # (B, k_rows, T)
         cols3 = cols_side.reshape(size, positions, -1)  # (B, T, k_cols)
-        feats = torch.bmm(rows3.transpose(1, 2), cols3)  # (B, k_rows, k_cols)
-        self._put(out, block, feats.reshape(size, -1))
+        # Σ_t r_t c_tᵀ written straight into the block's columns of ``out`` (a strided view, no temporary);
+        # with one position per example it is an outer product, which a broadcast multiply does ~5x faster
+        # than bmm on a CPU, with the same result (a single product per entry).
+        target = out[:, block.offset:block.offset + block.dim].view(size, block.k_rows, block.k_cols)
+        first = block.name not in self._written
+        if positions == 1:
+            if first:
+                torch.mul(rows3, cols3, out=target)
+            else:
+                target.addcmul_(rows3, cols3)
+        elif first:
+            torch.bmm(rows3, cols3, out=target)
+        else:
+            target.baddbmm_(rows3, cols3)
+        self._written.add(block.name)
         if stats is not None:
             _add(stats.rows, block.name, rows_side.T.double() @ rows_side.double())
             _add(stats.cols, block.name, cols_side.T.double() @ cols_side.double())

@@ -117,16 +117,23 @@ class GradientIndex:
             fisher_loss_fn: optional ``fisher_loss_fn(model, batch) -> [B]`` whose targets are sampled from
                 the model's own predictive distribution (a fresh draw on every call, from torch's global
                 random state, which the build seeds). The curvature is then the true Fisher's, as
-                Kronfluence's is, instead of the empirical Fisher of the observed targets; the stored
-                features stay those of ``loss_fn``. It costs one more forward and backward pass per batch.
+                Kronfluence's is, instead of the empirical Fisher of the observed targets (it sets
+                ``config.fisher`` to ``"sampled"``); the stored features stay those of ``loss_fn``. It costs
+                two more forward and backward passes per batch (one draw for the curvature sums, an
+                independent one for EK-FAC's eigenvalues); scoring costs the same.
 
         Returns:
             The index, ready to score.
         """
         config = config or IndexConfig()
-        overrides = {k: v for k, v in (("projection_dim", projection_dim), ("seed", seed)) if v is not None}
+        overrides = {k: v for k, v in (("projection_dim", projection_dim), ("seed", seed),
+                                       ("fisher", "sampled" if fisher_loss_fn is not None else None))
+                     if v is not None}
         if overrides:
             config = IndexConfig.from_dict({**config.to_dict(), **overrides})
+        if config.fisher == "sampled" and fisher_loss_fn is None:
+            raise ValueError("config.fisher is 'sampled': pass fisher_loss_fn (the losses of targets drawn from "
+                             "the model), or use fisher='empirical'")
         models = _models(model)
         if len(models) > 1 and not callable(train_batches) and iter(train_batches) is train_batches:
             raise ValueError("ensembling over checkpoints goes over train_batches once per checkpoint: pass a "

@@ -40,6 +40,7 @@ ENSEMBLE_PROJECTIONS = (2048, 4096, 1_000_000_000)
 RATIOS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 CURVATURES = ("ekfac", "kfac", "trak")
 NORMS = ("none", "sqrt", "relative")
+FISHERS = ("empirical", "sampled")  # the curvature's targets: the observed ones, or drawn from the model
 KF_DAMPINGS = (1e-8, None, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # 1e-8: its default; None: 0.1 x mean eig
 # 2: text has 100 validation and 200 test generations (was 40 and 80), 64 subsets (was 32)
 # 3: the outputs also cover the planted copies (their counterfactually most influential works)
@@ -123,58 +124,63 @@ def main() -> None:
         results.append(row)
         emit(**row)
 
-    # ---- ours: featurise once per projection dim, sweep curvature x damping x normalisation on val
+    # ---- ours: featurise once per projection dim and Fisher (the empirical one of the observed targets, or
+    # the true one of targets drawn from the model: only the curvature differs, the stored and query features
+    # are the same), sweep curvature x damping x normalisation on val
     query_sets = {"val": task.val, "test": task.test, "planted": task.planted}
     best = None
     ours: dict[tuple, tuple[float, float]] = {}
     indexes = {}
     for k in PROJECTIONS + ENGINE_ONLY_PROJECTIONS:
         small = k in PROJECTIONS
-        index = GradientIndex.build(model, task.loss_fn, task.train_batches(),
-                                    config=IndexConfig(projection_dim=k, seed=0, keep_gram=small))
-        feats = {name: index.query_features(model, task.loss_fn, task.query_batches(q)) for name, q in
-                 query_sets.items()}
-        indexes[k] = (index, feats)
-        emit(task=task.name, stage="engine_featurised", projection_dim=k, feature_dim=index.feature_dim)
-        for curvature in CURVATURES if small else ("ekfac", "kfac"):
-            for ratio in RATIOS:
-                for norm in NORMS:
-                    view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
-                    val, test = lds(view.score_features(feats["val"]).numpy(),
-                                    view.score_features(feats["test"]).numpy())
-                    ours[(k, curvature, ratio, norm)] = (val, test)
-                    if best is None or val > ours[best][0]:
-                        best = (k, curvature, ratio, norm)
+        feats = None
+        for fisher in FISHERS:
+            index = GradientIndex.build(model, task.loss_fn, task.train_batches(),
+                                        config=IndexConfig(projection_dim=k, seed=0, keep_gram=small),
+                                        fisher_loss_fn=task.fisher_loss if fisher == "sampled" else None)
+            if feats is None:
+                feats = {name: index.query_features(model, task.loss_fn, task.query_batches(q)) for name, q in
+                         query_sets.items()}
+            indexes[(fisher, k)] = (index, feats)
+            emit(task=task.name, stage="engine_featurised", fisher=fisher, projection_dim=k,
+                 feature_dim=index.feature_dim)
+            for curvature in CURVATURES if small else ("ekfac", "kfac"):
+                for ratio in RATIOS:
+                    for norm in NORMS:
+                        view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
+                        val, test = lds(view.score_features(feats["val"]).numpy(),
+                                        view.score_features(feats["test"]).numpy())
+                        key = (fisher, k, curvature, ratio, norm)
+                        ours[key] = (val, test)
+                        if best is None or val > ours[best][0]:
+                            best = key
     default = IndexConfig()
-    best_shared = max((c for c in ours if c[0] in PROJECTIONS), key=lambda c: ours[c][0])
+
+    def params(key: tuple) -> dict:
+        return {"fisher": key[0], "projection_dim": key[1], "curvature": key[2], "damping_ratio": key[3],
+                "score_norm": key[4]}
+
+    def engine_recall(key: tuple) -> float:
+        index, feats = indexes[key[:2]]
+        view = index.with_curvature(key[2], damping_ratio=key[3], score_norm=key[4])
+        return recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows)
+
+    best_shared = max((c for c in ours if c[1] in PROJECTIONS), key=lambda c: ours[c][0])
     # copy mode: relative influence (a cosine in the curvature's metric), its best setting on validation LDS
-    copy_key = max((c for c in ours if c[3] == "relative"), key=lambda c: ours[c][0])
-    for setting, key in (("default", (2048, default.curvature, default.damping_ratio, default.score_norm)),
+    copy_key = max((c for c in ours if c[4] == "relative"), key=lambda c: ours[c][0])
+    defaults = (2048, default.curvature, default.damping_ratio, default.score_norm)
+    for setting, key in (("default", ("empirical", *defaults)), ("default-sampled-fisher", ("sampled", *defaults)),
                          ("tuned", best), ("tuned-k<=4096", best_shared), ("copy-mode", copy_key)):
-        index, feats = indexes[key[0]]
-        view = index.with_curvature(key[1], damping_ratio=key[2], score_norm=key[3])
-        recall = recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows)
-        report("engine", setting, {"projection_dim": key[0], "curvature": key[1], "damping_ratio": key[2],
-                                   "score_norm": key[3]}, *ours[key], recall)
-    # the best of each curvature (with and without relative normalisation), for the record
-    for curvature in CURVATURES:
-        for norm in NORMS:
-            key = max((c for c in ours if c[1] == curvature and c[3] == norm), key=lambda c: ours[c][0])
-            if key[0] in ENGINE_ONLY_PROJECTIONS:  # also the best within the grid traker shares
-                small_key = max((c for c in ours if c[1] == curvature and c[3] == norm and c[0] in PROJECTIONS),
-                                key=lambda c: ours[c][0])
-                index, feats = indexes[small_key[0]]
-                view = index.with_curvature(small_key[1], damping_ratio=small_key[2], score_norm=small_key[3])
-                recall = recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows)
-                report("engine", f"tuned-{curvature}-{norm}-k<=4096",
-                       {"projection_dim": small_key[0], "damping_ratio": small_key[2]}, *ours[small_key], recall)
-            index, feats = indexes[key[0]]
-            view = index.with_curvature(key[1], damping_ratio=key[2], score_norm=key[3])
-            recall = recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows)
-            report("engine", f"tuned-{curvature}-{norm}", {"projection_dim": key[0], "damping_ratio": key[2]},
-                   *ours[key], recall)
+        report("engine", setting, params(key), *ours[key], engine_recall(key))
+    # the best of each Fisher x curvature x normalisation, for the record
+    for fisher in FISHERS:
+        for curvature in CURVATURES:
+            for norm in NORMS:
+                key = max((c for c in ours if c[0] == fisher and c[2] == curvature and c[4] == norm),
+                          key=lambda c: ours[c][0])
+                report("engine", f"tuned-{fisher}-{curvature}-{norm}", params(key), *ours[key], engine_recall(key))
     # plain gradient dot product (no curvature, no normalisation) at the largest projection
-    index, feats = indexes[max(PROJECTIONS)]
+    index, feats = indexes[("empirical", max(PROJECTIONS))]
     view = index.with_curvature("none", score_norm="none")
     report("grad_dot", "default", {"projection_dim": max(PROJECTIONS)},
            *lds(view.score_features(feats["val"]).numpy(), view.score_features(feats["test"]).numpy()),
@@ -213,25 +219,31 @@ def main() -> None:
     ens: dict[tuple, tuple[float, float]] = {}
     ens_views = {}
     for k in ENSEMBLE_PROJECTIONS:
-        index = GradientIndex.build(checkpoints, task.loss_fn, task.train_batches(),
-                                    config=IndexConfig(projection_dim=k, seed=0))
-        feats = {name: index.query_features(checkpoints, task.loss_fn, task.query_batches(q))
-                 for name, q in query_sets.items()}
-        for curvature in ("ekfac", "kfac"):
-            for ratio in RATIOS:
-                for norm in NORMS:
-                    view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
-                    ens[(k, curvature, ratio, norm)] = lds(view.score_features(feats["val"]).numpy(),
-                                                           view.score_features(feats["test"]).numpy())
-                    ens_views[(k, curvature, ratio, norm)] = (view, feats)
-        emit(task=task.name, stage="engine_ensemble_swept", projection_dim=k)
+        feats = None
+        for fisher in FISHERS:
+            index = GradientIndex.build(checkpoints, task.loss_fn, task.train_batches(),
+                                        config=IndexConfig(projection_dim=k, seed=0),
+                                        fisher_loss_fn=task.fisher_loss if fisher == "sampled" else None)
+            if feats is None:
+                feats = {name: index.query_features(checkpoints, task.loss_fn, task.query_batches(q))
+                         for name, q in query_sets.items()}
+            for curvature in ("ekfac", "kfac"):
+                for ratio in RATIOS:
+                    for norm in NORMS:
+                        view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
+                        key = (fisher, k, curvature, ratio, norm)
+                        ens[key] = lds(view.score_features(feats["val"]).numpy(),
+                                       view.score_features(feats["test"]).numpy())
+                        ens_views[key] = (view, feats)
+            emit(task=task.name, stage="engine_ensemble_swept", fisher=fisher, projection_dim=k)
     ens_best = max(ens, key=lambda c: ens[c][0])
-    ens_copy = max((c for c in ens if c[3] == "relative"), key=lambda c: ens[c][0])
-    for setting, key in (("default", (2048, default.curvature, default.damping_ratio, default.score_norm)),
-                         ("tuned", ens_best), ("copy-mode", ens_copy)):
+    ens_copy = max((c for c in ens if c[4] == "relative"), key=lambda c: ens[c][0])
+    for setting, key in (("default", ("empirical", *defaults)), ("default-sampled-fisher", ("sampled", *defaults)),
+                         ("tuned", ens_best), ("copy-mode", ens_copy),
+                         *((f"tuned-{fisher}", max((c for c in ens if c[0] == fisher), key=lambda c: ens[c][0]))
+                           for fisher in FISHERS)):
         view, feats = ens_views[key]
-        report("engine", f"ensemble-{setting}", {"projection_dim": key[0], "curvature": key[1],
-                                                 "damping_ratio": key[2], "score_norm": key[3], "epochs": epochs},
+        report("engine", f"ensemble-{setting}", {**params(key), "epochs": epochs},
                *ens[key], recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows))
     ens_trak = {}
     for k in (2048, 4096):
@@ -251,7 +263,8 @@ def main() -> None:
            *ens_kf[damping], recall_at_1(peer.scores(task.planted, damping), task.planted_rows))
 
     summary = {r["method"] + "/" + r["setting"]: r["lds_test"] for r in results
-               if r["setting"] in ("default", "tuned", "ensemble-tuned")}
+               if r["setting"] in ("default", "default-sampled-fisher", "tuned", "ensemble-default",
+                                   "ensemble-default-sampled-fisher", "ensemble-tuned")}
     recalls = {r["method"] + "/" + r["setting"]: r["recall_at_1"] for r in results
                if r["setting"] in ("default", "tuned", "copy-mode", "ensemble-tuned", "ensemble-copy-mode")}
     best_peer = max(summary.get("traker/tuned", -1), summary.get("kronfluence/tuned", -1))

@@ -251,8 +251,8 @@ def test_sampled_fisher_changes_only_the_curvature_and_is_deterministic(lm, trai
     assert torch.equal(sampled.train_features(), empirical.train_features())
     assert torch.equal(sampled.score(lm, lm_loss, queries), again.score(lm, lm_loss, queries))
     assert not torch.allclose(sampled.score(lm, lm_loss, queries), empirical.score(lm, lm_loss, queries))
-    assert [c["fisher"] for c in sampled.manifest["checkpoints"]] == ["sampled"]
-    assert [c["fisher"] for c in empirical.manifest["checkpoints"]] == ["empirical"]
+    assert sampled.manifest["config"]["fisher"] == sampled.config.fisher == "sampled"
+    assert empirical.manifest["config"]["fisher"] == "empirical"
     # the eigenvalue draw's temporary shards are gone, and the saved index loads and scores the same
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["ckpt0", "manifest.json", "work_ids.json"]
     loaded = GradientIndex.load(tmp_path / "idx", expect_model_fingerprint=model_fingerprint(lm))
@@ -295,5 +295,9 @@ def test_fisher_loss_fn_must_give_one_loss_per_example(lm, train):
     def short(model, batch):
         return lm_fisher_loss(model, batch)[:-1]
 
-    with pytest.raises(ValueError, match="fisher_loss_fn: .* returned 4 losses"):
+    with pytest.raises(ValueError, match=r"fisher_loss_fn: .* returned 4 losses"):
         GradientIndex.build(lm, lm_loss, train, projection_dim=64, fisher_loss_fn=short)
+    with pytest.raises(ValueError, match=r"config\.fisher is 'sampled': pass fisher_loss_fn"):
+        GradientIndex.build(lm, lm_loss, train, config=IndexConfig(projection_dim=64, fisher="sampled"))
+    with pytest.raises(ValueError, match="fisher must be one of"):
+        IndexConfig(fisher="true")
