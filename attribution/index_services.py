@@ -222,8 +222,12 @@ def _build_root(model_version: ModelVersion) -> Path:
 # --- build -------------------------------------------------------------------------------------------------
 
 
-def gradient_index_config(*, config: dict[str, Any], label: str):
-    """The engine's ``IndexConfig`` from the version's ``config["index"]`` (engine defaults for the rest)."""
+def gradient_index_config(*, config: dict[str, Any], label: str, adapter: Any = None):
+    """The engine's ``IndexConfig`` from the version's ``config["index"]`` (engine defaults for the rest).
+
+    One platform default differs from the engine's: ``fisher`` is ``"sampled"`` (the true Fisher's curvature,
+    docs/benchmarks.md) when the adapter can draw targets from its model, ``"empirical"`` otherwise.
+    """
     from attribution.engine import IndexConfig
 
     options = config.get("index", {}) if isinstance(config, dict) else {}
@@ -235,10 +239,19 @@ def gradient_index_config(*, config: dict[str, Any], label: str):
         raise IndexBuildError(
             f"model version {label!r}: config.index has unknown option(s) {unknown}; known: {sorted(known)}"
         )
+    sampled_ok = adapter is not None and adapter.supports_sampled_fisher
+    defaults = {**IndexConfig().to_dict(), "fisher": "sampled" if sampled_ok else "empirical"}
     try:
-        return IndexConfig.from_dict({**IndexConfig().to_dict(), **options})
+        index_config = IndexConfig.from_dict({**defaults, **options})
     except (TypeError, ValueError) as exc:
         raise IndexBuildError(f"model version {label!r}: config.index is invalid: {exc}") from exc
+    if index_config.fisher == "sampled" and not sampled_ok:
+        raise IndexBuildError(
+            f"model version {label!r}: config.index.fisher is 'sampled' but the "
+            f"{type(adapter).__name__ if adapter is not None else 'model'} adapter cannot draw targets from its "
+            f"model (no sampled-target loss); use 'empirical'"
+        )
+    return index_config
 
 
 def _build_gradient(adapter, works, out: Path, batch_size: int, on_batch, config) -> dict[str, Any]:
@@ -249,6 +262,7 @@ def _build_gradient(adapter, works, out: Path, batch_size: int, on_batch, config
         model,
         adapter.loss_fn,
         lambda: adapter.work_batches(works, batch_size),
+        fisher_loss_fn=adapter.fisher_loss_fn if config.fisher == "sampled" else None,
         config=config,
         work_ids=[w.id for w in works],
         path=out,
@@ -259,6 +273,7 @@ def _build_gradient(adapter, works, out: Path, batch_size: int, on_batch, config
         "projection_dim": config.projection_dim,
         "seed": config.seed,
         "curvature": config.curvature,
+        "fisher": config.fisher,
         "feature_dim": index.feature_dim,
         "model_fingerprint": index.fingerprint,
         "coverage": coverage,
@@ -320,7 +335,7 @@ def attribution_index_build(
     size = batch_size or adapter.default_batch_size
     if size < 1:
         raise IndexBuildError(f"batch size must be >= 1, got {size}")
-    index_config = gradient_index_config(config=model_version.config, label=label)
+    index_config = gradient_index_config(config=model_version.config, label=label, adapter=adapter)
     fingerprint = adapter.checkpoint_fingerprint()
     started = time.perf_counter()
     build_id = f"{timezone.now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"

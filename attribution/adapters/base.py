@@ -201,6 +201,20 @@ class ModelAdapter(abc.ABC):
         raise self.error(f"{type(self).__name__} is a {self.method} adapter and has no per-example loss")
 
     @property
+    def supports_sampled_fisher(self) -> bool:
+        """Whether ``fisher_loss_fn`` exists: the loss is an NLL whose targets can be drawn from the model."""
+        return False
+
+    def fisher_loss_fn(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        """``loss_fn`` with its targets drawn from the model's own prediction, ``[B]``.
+
+        Gradient indexes built with it (``config.index.fisher = "sampled"``) fit their curvature to the true
+        Fisher instead of the empirical one; the stored features are still those of ``loss_fn``.
+        """
+        raise self.error(f"{type(self).__name__} has no sampled-target loss: set config.index.fisher to "
+                         f"'empirical' for this model version")
+
+    @property
     def loss_fn_or_none(self):
         """``loss_fn`` for gradient adapters, ``None`` for retrieval ones: the second argument of ``top_k``."""
         return self.loss_fn if self.method == METHOD_GRADIENT else None

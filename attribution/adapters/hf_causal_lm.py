@@ -34,7 +34,7 @@ from attribution.adapters.base import (
     batched,
     set_offline_hub,
 )
-from attribution.adapters.losses import IGNORE_INDEX, causal_lm_loss
+from attribution.adapters.losses import IGNORE_INDEX, causal_lm_loss, sampled_causal_lm_loss
 
 
 class HFCausalLMAdapter(ModelAdapter):
@@ -165,3 +165,12 @@ class HFCausalLMAdapter(ModelAdapter):
         """Per-example NLL of the output tokens given the prompt, ``[B]`` (mean over tokens by default)."""
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B, T, V)
         return causal_lm_loss(logits, batch["labels"], reduction=self.config.get("reduction", "mean"))
+
+    @property
+    def supports_sampled_fisher(self) -> bool:
+        return True
+
+    def fisher_loss_fn(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``loss_fn`` over the same output positions, each token drawn from the model's prediction."""
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return sampled_causal_lm_loss(logits, batch["labels"], reduction=self.config.get("reduction", "mean"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from attribution.engine.fisher import sampled_nll
+
 IGNORE_INDEX = -100  # the label value transformers' causal-LM loss skips
 
 
@@ -24,6 +26,21 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, *, reduction: str
     ).view(shift_labels.shape)  # (B, T-1)
     token_nll = token_nll * mask
     total = token_nll.sum(dim=1)  # (B,)
+    if reduction == "sum":
+        return total
+    return total / mask.sum(dim=1).clamp(min=1)
+
+
+def sampled_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """``causal_lm_loss`` over the same positions, each target token drawn from the model's own prediction.
+
+    The ``fisher_loss_fn`` of the text adapters: an index built with it fits its curvature to the true Fisher
+    (``IndexConfig.fisher = "sampled"``). The draws use torch's global random state, which the build seeds.
+    """
+    shift_logits = logits[:, :-1, :].float()  # (B, T-1, V)
+    mask = labels[:, 1:] != IGNORE_INDEX  # (B, T-1)
+    token_nll = sampled_nll(shift_logits) * mask  # (B, T-1)
+    total = token_nll.sum(dim=1)
     if reduction == "sum":
         return total
     return total / mask.sum(dim=1).clamp(min=1)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attribution.adapters.base import AdapterError, GenerationInput, WorkInput
-from attribution.adapters.losses import IGNORE_INDEX, causal_lm_loss
+from attribution.adapters.losses import IGNORE_INDEX, causal_lm_loss, sampled_causal_lm_loss
 from attribution.adapters.torch_module import CHECKPOINT_CONFIG, TorchModuleAdapter
 
 BOS = 256  # one id past the bytes: starts every work and generation
@@ -98,6 +98,10 @@ class ByteGPT(nn.Module):
     def per_example_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean NLL of the labelled (output) bytes of each example, ``[B]``."""
         return causal_lm_loss(self(batch["input_ids"]), batch["labels"])
+
+    def per_example_fisher_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``per_example_loss`` with every labelled byte drawn from the model's own prediction, ``[B]``."""
+        return sampled_causal_lm_loss(self(batch["input_ids"]), batch["labels"])
 
     @torch.no_grad()
     def generate(

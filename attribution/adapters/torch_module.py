@@ -4,6 +4,8 @@ Config (the model version's ``config`` JSON; keys in the checkpoint's own ``conf
     module: dotted path of the ``nn.Module`` class, e.g. ``"mypkg.models.Net"``.
     module_kwargs: keyword arguments for its constructor.
     loss: dotted path of ``loss(model, batch) -> Tensor[B]``; without it the module's ``per_example_loss(batch)``.
+    fisher_loss: dotted path of the same loss with targets drawn from the model (for ``index.fisher =
+        "sampled"``); without it the module's ``per_example_fisher_loss(batch)`` if it has one.
     collate_works: dotted path of ``collate(works: Sequence[WorkInput]) -> batch``.
     collate_generations: dotted path of ``collate(generations: Sequence[GenerationInput]) -> batch``.
     weights: file name of the state dict inside the checkpoint directory (default: ``model.safetensors``, then
@@ -106,6 +108,7 @@ class TorchModuleAdapter(ModelAdapter):
             self._resolve("collate_works", required=True)
             self._resolve("collate_generations", required=True)
             self._resolve("loss", required=False)
+            self._resolve("fisher_loss", required=False)
         kwargs = self.options.get("module_kwargs", {})
         if not isinstance(kwargs, dict):
             raise self.error(f"config.module_kwargs must be an object, got {type(kwargs).__name__}")
@@ -136,6 +139,19 @@ class TorchModuleAdapter(ModelAdapter):
 
     def _loss_callable(self) -> Callable[[nn.Module, Any], torch.Tensor] | None:
         return self._resolve("loss", required=False)
+
+    @property
+    def supports_sampled_fisher(self) -> bool:
+        return (self._resolve("fisher_loss", required=False) is not None
+                or callable(getattr(self.module_class(), "per_example_fisher_loss", None)))
+
+    def fisher_loss_fn(self, model: nn.Module, batch: Any) -> torch.Tensor:
+        loss = self._resolve("fisher_loss", required=False)
+        if loss is not None:
+            return loss(model, batch)
+        if callable(getattr(model, "per_example_fisher_loss", None)):
+            return model.per_example_fisher_loss(batch)
+        return super().fisher_loss_fn(model, batch)
 
     # --- batches ------------------------------------------------------------------------------------------
 

@@ -97,3 +97,22 @@ def test_works_of_another_kind_are_refused_naming_the_version(hf):
 def test_bad_config_is_refused(tiny_gpt2_dir, config, message):
     with pytest.raises(AdapterError, match=rf"tiny-gpt2@bad.*{message}"):
         adapter_load("hf-causal-lm", tiny_gpt2_dir, config, "tiny-gpt2@bad")
+
+
+def test_fisher_loss_draws_the_output_tokens_from_the_model(hf):
+    adapter, model = hf
+    assert adapter.supports_sampled_fisher
+    batch = next(iter(adapter.generation_batches(GENERATIONS, batch_size=8)))
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+        mask = batch["labels"][:, 1:] != IGNORE_INDEX
+        # E_{y ~ p}[-log p(y)] is the entropy of the prediction: the mean of many draws of the sampled loss is
+        # the mean entropy over each example's output positions (and never looks at the observed tokens)
+        log_p = torch.log_softmax(logits, -1)
+        entropy = ((-(log_p.exp() * log_p).sum(-1)) * mask).sum(1) / mask.sum(1).clamp(min=1)
+        torch.manual_seed(0)
+        draws = torch.stack([adapter.fisher_loss_fn(model, batch) for _ in range(300)])
+    assert draws.shape == (300, len(GENERATIONS))
+    torch.testing.assert_close(draws.mean(0), entropy, rtol=0.05, atol=1e-6)
+    assert (draws[:, 3] == 0).all()  # no output tokens: nothing drawn, zero loss
+    assert draws[:, 0].std() > 0  # a fresh draw on every call

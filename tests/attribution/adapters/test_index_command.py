@@ -110,6 +110,7 @@ def test_hf_gpt2_build_and_score_round_trip_through_the_command(tiny_gpt2_dir):
     assert meta["manifest_count"] == 20
     assert meta["projection_dim"] == 256
     assert meta["seed"] == 0
+    assert meta["fisher"] == "sampled"  # the platform default for adapters that can draw their targets
     assert meta["warnings"] == []
     # GPT-2's Conv1D layers are projected like linear layers, and the tied embedding/head counts once.
     coverage = meta["coverage"]
@@ -291,3 +292,45 @@ def test_left_out_parameters_are_recorded_and_warned(reference_text_dir):
     version.save()
     with pytest.raises(CommandError, match=r"'partial@v1': config.index is invalid: projection_dim must be"):
         _run("partial@v1")
+
+
+def test_fisher_follows_the_adapter_and_the_versions_config(reference_text_dir, reference_image_dir, digit_works):
+    from attribution.engine import GradientIndex
+
+    # given a text version that leaves the Fisher to the platform, and one that asks for the empirical one
+    texts = make_texts(8, seed=31, sentences=(2, 3))
+    works = [_text_work(t, i) for i, t in enumerate(texts)]
+    sampled = _version("fisher-default", REF_TEXT, reference_text_dir, works, config={"index": {"projection_dim": 96}})
+    empirical = _version("fisher-empirical", REF_TEXT, reference_text_dir, works,
+                         config={"index": {"projection_dim": 96, "fisher": "empirical"}})
+    # when both are built
+    attribution_index_build(model_version=sampled)
+    attribution_index_build(model_version=empirical)
+    # then the default draws targets from the model (the true Fisher) and the other keeps the observed ones;
+    # the stored features are the same, only the curvature differs
+    one, two = (attribution_index_load(model_version=v).index for v in (sampled, empirical))
+    assert isinstance(one, GradientIndex)
+    assert (one.config.fisher, two.config.fisher) == ("sampled", "empirical")
+    assert [v.index_meta["fisher"] for v in ModelVersion.objects.filter(pk__in=[sampled.pk, empirical.pk])
+            .order_by("pk")] == ["sampled", "empirical"]
+    np.testing.assert_array_equal(one.train_features().numpy(), two.train_features().numpy())
+    assert one.manifest["checksum"] != two.manifest["checksum"]
+
+    # an adapter whose loss has no targets to draw (the digit VAE) is built with the empirical Fisher, and
+    # asking it for the sampled one is refused before anything is built, naming the option
+    images = []
+    for n, digit in enumerate(digit_works[:6]):
+        work = Work.objects.create(kind="image", title=digit.title, size_bytes=len(digit.data),
+                                   mime_type="image/png", sha256=_sha(digit.data))
+        work.file.save(f"digit{n}.png", ContentFile(digit.data))
+        images.append(work)
+    vae = _version("vae", "attribution.adapters.reference_image.ReferenceImageAdapter", reference_image_dir, images,
+                   config={"index": {"projection_dim": 64}}, modality="image")
+    attribution_index_build(model_version=vae)
+    vae.refresh_from_db()
+    assert vae.index_meta["fisher"] == "empirical"
+    vae.config = {"index": {"projection_dim": 64, "fisher": "sampled"}}
+    vae.save()
+    with pytest.raises(CommandError, match=r"'vae@v1': config.index.fisher is 'sampled' but the "
+                                           r"ReferenceImageAdapter adapter cannot draw targets"):
+        _run("vae@v1")
