@@ -46,6 +46,30 @@ def test_conv2d_features_equal_brute_force():
     torch.testing.assert_close(feats, reference, atol=ATOL, rtol=RTOL)
 
 
+class _TwiceMLP(torch.nn.Module):
+    """One Linear applied twice per example (no sequence dimension): its two contributions must add up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(6, 6)
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.lin(torch.tanh(self.lin(x)))))
+
+
+@pytest.mark.parametrize("projection_dim", [20, 100_000])
+def test_a_layer_called_twice_per_example_equals_brute_force(projection_dim):
+    torch.manual_seed(0)
+    model = _TwiceMLP()
+    generator = torch.Generator().manual_seed(2)
+    x, y = torch.randn(5, 6, generator=generator), torch.randint(0, 3, (5,), generator=generator)
+    plan = make_plan(model, IndexConfig(projection_dim=projection_dim, seed=4))
+    feats = Featurizer(model, plan, seed=4).features(xy_loss, (x, y))
+    reference = brute_force_features(model, xy_loss, [(x[i:i + 1], y[i:i + 1]) for i in range(5)], plan, seed=4)
+    torch.testing.assert_close(feats, reference, atol=ATOL, rtol=RTOL)
+
+
 def test_batch_size_one_and_eight_give_equal_features(lm):
     data = lm_data(8, seed=1)
     plan = make_plan(lm, IndexConfig(projection_dim=96, seed=0))
