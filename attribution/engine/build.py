@@ -80,13 +80,15 @@ def write_index(root: Path, models: list[nn.Module], loss_fn: LossFn, train_batc
             else:
                 feats = featurizer.features(loss_fn, batch)
                 writer.append(feats)
-                # two independent draws: one for the Kronecker factors, one for the eigenvalues fitted in
-                # their eigenbases (fitting both on one draw overstates the spread of the eigenvalues)
-                _sampled_features(featurizer, fisher_loss_fn, batch, stats, len(feats),
-                                  derived_seed(config.seed, "fisher", "factors", str(c), str(b)))
-                fisher_writer.append(_sampled_features(
-                    featurizer, fisher_loss_fn, batch, None, len(feats),
-                    derived_seed(config.seed, "fisher", "eigenvalues", str(c), str(b))))
+                # independent draws: some for the Kronecker factors, as many others for the eigenvalues
+                # fitted in their eigenbases (fitting both on one draw overstates the eigenvalues' spread)
+                for draw in range(config.fisher_samples):
+                    extra = (str(draw),) if draw else ()
+                    _sampled_features(featurizer, fisher_loss_fn, batch, stats, len(feats),
+                                      derived_seed(config.seed, "fisher", "factors", str(c), str(b), *extra))
+                    fisher_writer.append(_sampled_features(
+                        featurizer, fisher_loss_fn, batch, None, len(feats),
+                        derived_seed(config.seed, "fisher", "eigenvalues", str(c), str(b), *extra)))
             done += 1
             if progress is not None:
                 progress(done, total_steps)

@@ -54,6 +54,8 @@ class IndexConfig:
             from targets drawn from the model by a ``fisher_loss_fn`` given to ``GradientIndex.build``
             (two extra passes per batch at build time; scoring costs the same). Passing ``fisher_loss_fn``
             sets it to ``"sampled"``. docs/benchmarks.md measures the difference.
+        fisher_samples: with ``fisher="sampled"``, the draws per example for the curvature sums and, as many
+            again, for EK-FAC's eigenvalues (each draw is one more forward and backward pass at build time).
         score_norm: how each work's score is normalised by its self-influence norm ‖φ‖_C = √(φᵀC⁻¹φ):
             ``"none"`` keeps the raw influence; ``"relative"`` divides by ‖φ‖_C (relative influence, RelatIF),
             so the score is a cosine in the curvature's metric and a near-verbatim copy ranks its original first
@@ -78,6 +80,7 @@ class IndexConfig:
     damping_ratio: float = 0.1
     damping: float | None = None
     fisher: str = "empirical"
+    fisher_samples: int = 1
     score_norm: str = "sqrt"
     dtype: str = "float16"
     shard_size: int = 4096
@@ -104,7 +107,7 @@ class IndexConfig:
             raise ValueError(f"score_norm must be one of {SCORE_NORMS}, got {self.score_norm!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        for name in ("shard_size", "batch_rows", "query_block"):
+        for name in ("shard_size", "batch_rows", "query_block", "fisher_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -257,6 +257,12 @@ def test_sampled_fisher_changes_only_the_curvature_and_is_deterministic(lm, trai
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["ckpt0", "manifest.json", "work_ids.json"]
     loaded = GradientIndex.load(tmp_path / "idx", expect_model_fingerprint=model_fingerprint(lm))
     assert torch.equal(loaded.score(lm, lm_loss, queries), again.score(lm, lm_loss, queries))
+    # more draws per example: the curvature averages them (n counts every draw), the features stay the same
+    two = GradientIndex.build(lm, lm_loss, train, config=IndexConfig(projection_dim=64, seed=3, fisher_samples=2),
+                              fisher_loss_fn=lm_fisher_loss)
+    assert two._checkpoint_stats()[0].n == 2 * sampled._checkpoint_stats()[0].n == 48
+    assert torch.equal(two.train_features(), sampled.train_features())
+    assert not torch.allclose(two.score(lm, lm_loss, queries), sampled.score(lm, lm_loss, queries))
 
 
 def test_sampled_fisher_curvature_estimates_the_models_own_fisher():
@@ -301,3 +307,5 @@ def test_fisher_loss_fn_must_give_one_loss_per_example(lm, train):
         GradientIndex.build(lm, lm_loss, train, config=IndexConfig(projection_dim=64, fisher="sampled"))
     with pytest.raises(ValueError, match="fisher must be one of"):
         IndexConfig(fisher="true")
+    with pytest.raises(ValueError, match="fisher_samples must be a positive integer"):
+        IndexConfig(fisher_samples=0)
