@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +31,30 @@ from tasks import digits_task, spearman_lds, text_task  # noqa: E402
 from attribution.engine import GradientIndex, IndexConfig  # noqa: E402
 
 CACHE = ROOT / ".bench" / "engine"
+# the text task's Linear-only layer set leaves the embeddings and LayerNorms out on purpose
+warnings.filterwarnings("ignore", message="attribution leaves out")
 PROJECTIONS = (512, 1024, 2048, 4096)
 # engine only: larger projections and no projection at all (1e9 keeps every gradient coordinate). K-FAC and
 # EK-FAC never form a K x K matrix, so they reach dimensions where TRAK's kernel inverse (and traker's
 # regenerated dense projector) cannot go; "trak" curvature is skipped there for the same reason.
 ENGINE_ONLY_PROJECTIONS = (16384, 1_000_000_000)
-# the checkpoint-ensemble sweep: the default projection, the largest one traker shares, and no projection
-ENSEMBLE_PROJECTIONS = (2048, 4096, 1_000_000_000)
-RATIOS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+# the checkpoint-ensemble sweep: the default projection and no projection (4096 was never the best)
+ENSEMBLE_PROJECTIONS = (2048, 1_000_000_000)
+RATIOS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 CURVATURES = ("ekfac", "kfac", "trak")
 NORMS = ("none", "sqrt", "relative")
-FISHERS = ("empirical", "sampled")  # the curvature's targets: the observed ones, or drawn from the model
+# the curvature's targets: the observed ones (empirical Fisher), or drawn from the model (true Fisher) once or
+# four times per example (IndexConfig.fisher_samples)
+FISHERS = ("empirical", "sampled", "sampled-x4")
+SINGLE_MODEL_FISHERS = FISHERS[:2]  # four draws only where the ensembles are tuned (they cost 9 passes a build)
+
+
+def fisher_build(task, fisher: str, **config) -> dict:
+    """The GradientIndex.build keywords of one Fisher setting."""
+    if fisher == "empirical":
+        return {"config": IndexConfig(**config)}
+    samples = int(fisher.partition("-x")[2] or 1)
+    return {"config": IndexConfig(**config, fisher_samples=samples), "fisher_loss_fn": task.fisher_loss}
 KF_DAMPINGS = (1e-8, None, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # 1e-8: its default; None: 0.1 x mean eig
 # 2: text has 100 validation and 200 test generations (was 40 and 80), 64 subsets (was 32)
 # 3: the outputs also cover the planted copies (their counterfactually most influential works)
@@ -134,10 +148,9 @@ def main() -> None:
     for k in PROJECTIONS + ENGINE_ONLY_PROJECTIONS:
         small = k in PROJECTIONS
         feats = None
-        for fisher in FISHERS:
+        for fisher in SINGLE_MODEL_FISHERS:
             index = GradientIndex.build(model, task.loss_fn, task.train_batches(),
-                                        config=IndexConfig(projection_dim=k, seed=0, keep_gram=small),
-                                        fisher_loss_fn=task.fisher_loss if fisher == "sampled" else None)
+                                        **fisher_build(task, fisher, projection_dim=k, seed=0, keep_gram=small))
             if feats is None:
                 feats = {name: index.query_features(model, task.loss_fn, task.query_batches(q)) for name, q in
                          query_sets.items()}
@@ -173,7 +186,7 @@ def main() -> None:
                          ("tuned", best), ("tuned-k<=4096", best_shared), ("copy-mode", copy_key)):
         report("engine", setting, params(key), *ours[key], engine_recall(key))
     # the best of each Fisher x curvature x normalisation, for the record
-    for fisher in FISHERS:
+    for fisher in SINGLE_MODEL_FISHERS:
         for curvature in CURVATURES:
             for norm in NORMS:
                 key = max((c for c in ours if c[0] == fisher and c[2] == curvature and c[4] == norm),
@@ -219,31 +232,38 @@ def main() -> None:
     ens: dict[tuple, tuple[float, float]] = {}
     ens_views = {}
     for k in ENSEMBLE_PROJECTIONS:
-        feats = None
-        for fisher in FISHERS:
-            index = GradientIndex.build(checkpoints, task.loss_fn, task.train_batches(),
-                                        config=IndexConfig(projection_dim=k, seed=0),
-                                        fisher_loss_fn=task.fisher_loss if fisher == "sampled" else None)
-            if feats is None:
-                feats = {name: index.query_features(checkpoints, task.loss_fn, task.query_batches(q))
-                         for name, q in query_sets.items()}
-            for curvature in ("ekfac", "kfac"):
-                for ratio in RATIOS:
-                    for norm in NORMS:
-                        view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
-                        key = (fisher, k, curvature, ratio, norm)
-                        ens[key] = lds(view.score_features(feats["val"]).numpy(),
-                                       view.score_features(feats["test"]).numpy())
-                        ens_views[key] = (view, feats)
-            emit(task=task.name, stage="engine_ensemble_swept", fisher=fisher, projection_dim=k)
+        # the layer sets the task offers (text: all, or its Linear layers alone, which is what kronfluence
+        # can track), tried where the ensembles do best: without projection
+        layer_sets = task.layer_sets if k == max(ENSEMBLE_PROJECTIONS) else {"all": ("*",)}
+        for layers, include in layer_sets.items():
+            feats = None
+            for fisher in FISHERS:
+                index = GradientIndex.build(checkpoints, task.loss_fn, task.train_batches(),
+                                            **fisher_build(task, fisher, projection_dim=k, seed=0, include=include))
+                if feats is None:
+                    feats = {name: index.query_features(checkpoints, task.loss_fn, task.query_batches(q))
+                             for name, q in query_sets.items()}
+                for curvature in ("ekfac", "kfac"):
+                    for ratio in RATIOS:
+                        for norm in NORMS:
+                            view = index.with_curvature(curvature, damping_ratio=ratio, score_norm=norm)
+                            key = (fisher, k, curvature, ratio, norm, layers)
+                            ens[key] = lds(view.score_features(feats["val"]).numpy(),
+                                           view.score_features(feats["test"]).numpy())
+                            ens_views[key] = (view, feats)
+                emit(task=task.name, stage="engine_ensemble_swept", fisher=fisher, projection_dim=k, layers=layers)
     ens_best = max(ens, key=lambda c: ens[c][0])
     ens_copy = max((c for c in ens if c[4] == "relative"), key=lambda c: ens[c][0])
-    for setting, key in (("default", ("empirical", *defaults)), ("default-sampled-fisher", ("sampled", *defaults)),
+    for setting, key in (("default", ("empirical", *defaults, "all")),
+                         ("default-sampled-fisher", ("sampled", *defaults, "all")),
                          ("tuned", ens_best), ("copy-mode", ens_copy),
                          *((f"tuned-{fisher}", max((c for c in ens if c[0] == fisher), key=lambda c: ens[c][0]))
-                           for fisher in FISHERS)):
+                           for fisher in FISHERS),
+                         *((f"tuned-layers-{layers}", max((c for c in ens if c[5] == layers),
+                                                          key=lambda c: ens[c][0]))
+                           for layers in task.layer_sets)):
         view, feats = ens_views[key]
-        report("engine", f"ensemble-{setting}", {**params(key), "epochs": epochs},
+        report("engine", f"ensemble-{setting}", {**params(key), "layers": key[5], "epochs": epochs},
                *ens[key], recall_at_1(view.score_features(feats["planted"]).numpy(), task.planted_rows))
     ens_trak = {}
     for k in (2048, 4096):
@@ -264,7 +284,7 @@ def main() -> None:
 
     summary = {r["method"] + "/" + r["setting"]: r["lds_test"] for r in results
                if r["setting"] in ("default", "default-sampled-fisher", "tuned", "ensemble-default",
-                                   "ensemble-default-sampled-fisher", "ensemble-tuned")}
+                                   "ensemble-default-sampled-fisher", "ensemble-tuned", "ensemble-tuned-layers-all")}
     recalls = {r["method"] + "/" + r["setting"]: r["recall_at_1"] for r in results
                if r["setting"] in ("default", "tuned", "copy-mode", "ensemble-tuned", "ensemble-copy-mode")}
     best_peer = max(summary.get("traker/tuned", -1), summary.get("kronfluence/tuned", -1))

@@ -11,7 +11,7 @@ import copy
 import inspect
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ class Task:
     batch_size: int
     snapshot_epochs: tuple[int, ...] = ()  # the checkpoints (besides the final model) of the ensemble runs
     fisher_loss: Any = None  # the same losses with targets sampled from the model (true Fisher curvature)
+    # IndexConfig.include patterns the ensemble sweep tries (besides every trainable parameter)
+    layer_sets: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"all": ("*",)})
 
     def checkpoints(self) -> list[nn.Module]:
         """The full training run's snapshots at ``snapshot_epochs`` and its final model (same run, same seed)."""
@@ -257,7 +259,8 @@ def text_task(works: int = 256, val_queries: int = 100, test_queries: int = 200)
         for pos in torch.randint(2, CONTEXT + 2, (2,), generator=edit):
             row[pos] = int(torch.randint(0, vocab, (1,), generator=edit))
     task = Task("text", train_x, None, val, test, planted, planted_rows, model_fn, text_loss, train, 32, (13, 26),
-                text_fisher_loss)
+                text_fisher_loss, {"all": ("*",), "linear": ("blocks.*.qkv.*", "blocks.*.proj.*", "blocks.*.fc.*",
+                                                             "blocks.*.out.*", "head.*")})
     task.full_model = full  # type: ignore[attr-defined]
     return task
 
