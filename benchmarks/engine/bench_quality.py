@@ -26,7 +26,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 from peers import CheckpointEnsemble, KronfluencePeer, TrakPeer  # noqa: E402
-from tasks import digits_task, spearman_lds, text_task  # noqa: E402
+from tasks import digits_task, lds_per_query, spearman_lds, text_task  # noqa: E402
 
 from attribution.engine import GradientIndex, IndexConfig  # noqa: E402
 
@@ -124,6 +124,17 @@ def main() -> None:
     emit(task=task.name, figure="copies_counterfactual", subsets=subsets,
          original_most_influential=round(float(np.mean(true_rank == 0)), 4),
          original_rank_median=float(np.median(true_rank)), original_rank_max=int(true_rank.max()))
+
+    def paired(section: str, engine_test: np.ndarray, peers: dict[str, np.ndarray]) -> None:
+        """The engine's test LDS minus each peer's, query by query: the mean difference and its standard
+        error (same queries, same retrainings, so most of the noise cancels; a difference within two standard
+        errors is a tie)."""
+        ours = lds_per_query(engine_test, masks, out_test)
+        for name, scores in peers.items():
+            diff = ours - lds_per_query(scores, masks, out_test)
+            emit(task=task.name, figure="paired_test_lds", section=section, engine="tuned", peer=name,
+                 mean_difference=round(float(diff.mean()), 4),
+                 standard_error=round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4), queries=len(diff))
 
     def lds(scores_val: np.ndarray, scores_test: np.ndarray) -> tuple[float, float]:
         return spearman_lds(scores_val, masks, out_val), spearman_lds(scores_test, masks, out_test)
@@ -224,6 +235,10 @@ def main() -> None:
         report("kronfluence", setting, {"damping": damping if damping is not None else "0.1 x mean eig",
                                         "tracked_modules": len(peer.tracked)},
                *kf[damping], recall_at_1(peer.scores(task.planted, damping), task.planted_rows))
+    index, feats = indexes[best[:2]]
+    paired("single-model", index.with_curvature(best[2], damping_ratio=best[3], score_norm=best[4])
+           .score_features(feats["test"]).numpy(),
+           {"traker": trak_scores[tuned][2].scores(task.test, tuned[1]), "kronfluence": peer.scores(task.test, tuned_kf)})
 
     # ---- checkpoint ensembles: every method over the same snapshots of one training run, each tuned again on
     # validation (averaging over checkpoints changes which damping and normalisation work best)
@@ -281,6 +296,9 @@ def main() -> None:
     report("kronfluence", "ensemble-tuned", {"damping": damping if damping is not None else "0.1 x mean eig",
                                              "epochs": epochs},
            *ens_kf[damping], recall_at_1(peer.scores(task.planted, damping), task.planted_rows))
+    view, feats = ens_views[ens_best]
+    paired("ensemble", view.score_features(feats["test"]).numpy(),
+           {"traker": ens_trak[key][2].scores(task.test, key[1]), "kronfluence": peer.scores(task.test, damping)})
 
     summary = {r["method"] + "/" + r["setting"]: r["lds_test"] for r in results
                if r["setting"] in ("default", "default-sampled-fisher", "tuned", "ensemble-default",

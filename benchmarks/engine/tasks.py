@@ -270,6 +270,11 @@ def spearman_lds(scores: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> 
 
     scores (Q, N); masks (M, N) 0/1; outputs (M, Q) = the measured output (minus the query loss).
     """
+    return float(np.mean(lds_per_query(scores, masks, outputs)))
+
+
+def lds_per_query(scores: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """Each query's Spearman correlation (Q,), whose mean is the LDS (a constant prediction counts 0)."""
     from scipy.stats import spearmanr
 
     predicted = masks @ scores.T  # (M, Q)
@@ -277,4 +282,4 @@ def spearman_lds(scores: np.ndarray, masks: np.ndarray, outputs: np.ndarray) -> 
     for q in range(scores.shape[0]):
         rho = spearmanr(predicted[:, q], outputs[:, q]).statistic
         values.append(0.0 if math.isnan(rho) else rho)
-    return float(np.mean(values))
+    return np.array(values)
