@@ -65,6 +65,18 @@ def emit(**fields) -> None:
     print(json.dumps(fields), flush=True)
 
 
+def emit_paired(task_name: str, section: str, engine_test: np.ndarray, peers: dict[str, np.ndarray],
+                masks: np.ndarray, out_test: np.ndarray) -> None:
+    """The engine's test LDS minus each peer's, query by query: the mean difference and its standard error
+    (same queries, same retrainings, so most of the noise cancels; within two standard errors is a tie)."""
+    ours = lds_per_query(engine_test, masks, out_test)
+    for name, scores in peers.items():
+        diff = ours - lds_per_query(scores, masks, out_test)
+        emit(task=task_name, figure="paired_test_lds", section=section, engine="tuned", peer=name,
+             mean_difference=round(float(diff.mean()), 4),
+             standard_error=round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4), queries=len(diff))
+
+
 def ground_truth(task, subsets: int) -> tuple[np.ndarray, np.ndarray]:
     """masks (M, N) and outputs (M, Qval + Qtest + Qplanted) = minus the query loss of a model retrained on each
     subset."""
@@ -126,15 +138,7 @@ def main() -> None:
          original_rank_median=float(np.median(true_rank)), original_rank_max=int(true_rank.max()))
 
     def paired(section: str, engine_test: np.ndarray, peers: dict[str, np.ndarray]) -> None:
-        """The engine's test LDS minus each peer's, query by query: the mean difference and its standard
-        error (same queries, same retrainings, so most of the noise cancels; a difference within two standard
-        errors is a tie)."""
-        ours = lds_per_query(engine_test, masks, out_test)
-        for name, scores in peers.items():
-            diff = ours - lds_per_query(scores, masks, out_test)
-            emit(task=task.name, figure="paired_test_lds", section=section, engine="tuned", peer=name,
-                 mean_difference=round(float(diff.mean()), 4),
-                 standard_error=round(float(diff.std(ddof=1) / np.sqrt(len(diff))), 4), queries=len(diff))
+        emit_paired(task.name, section, engine_test, peers, masks, out_test)
 
     def lds(scores_val: np.ndarray, scores_test: np.ndarray) -> tuple[float, float]:
         return spearman_lds(scores_val, masks, out_val), spearman_lds(scores_test, masks, out_test)
