@@ -32,14 +32,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--task", choices=("digits", "text"), required=True)
     parser.add_argument("--subsets", type=int, default=64, help="the ground truth the run used (default 64)")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="the run's rows: its quality_<task>.json, or its printed JSON lines "
+                             "(default .bench/engine/quality_<task>.json)")
+    parser.add_argument("--sections", nargs="+", choices=("single-model", "ensemble"),
+                        default=["single-model", "ensemble"])
     args = parser.parse_args()
     task = digits_task() if args.task == "digits" else text_task()
-    rows = {r["method"] + "/" + r["setting"]: r for r in json.loads((CACHE / f"quality_{task.name}.json").read_text())}
+    text = (args.results or CACHE / f"quality_{task.name}.json").read_text()
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError:  # printed lines: keep the result rows
+        records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    rows = {r["method"] + "/" + r["setting"]: r for r in records if "method" in r}
     masks, outputs = ground_truth(task, args.subsets)
     n_val, n_test = _count(task.val), _count(task.test)
     out_test = outputs[:, n_val:n_val + n_test]
     model = task.full_model if hasattr(task, "full_model") else task.train_fn(list(range(task.n)), seed=0)
-    for section, models, suffix in (("single-model", model, ""), ("ensemble", task.checkpoints(), "ensemble-")):
+    for section, suffix in (("single-model", ""), ("ensemble", "ensemble-")):
+        if section not in args.sections:
+            continue
+        models = task.checkpoints() if suffix else model
         p = rows[f"engine/{suffix}tuned"]["params"]
         include = task.layer_sets[p.get("layers", "all")]
         index = GradientIndex.build(models, task.loss_fn, task.train_batches(),
