@@ -5,7 +5,8 @@
 Reads the settings `bench_quality.py` picked on validation (`.bench/engine/quality_<task>.json`), rebuilds only
 those (the engine's, traker's and kronfluence's tuned settings, one model and checkpoint ensemble) and prints
 `bench_quality.py`'s `paired_test_lds` lines: the engine's test LDS minus each peer's, query by query, with its
-standard error. For a run made before the script printed them itself.
+standard error. For a run made before the script printed them itself; ``--seeds`` also redraws the
+engine's and kronfluence's tuned settings (their Fisher draws) to show how far a figure moves with the draw.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
-from bench_quality import CACHE, _count, emit_paired, fisher_build, ground_truth  # noqa: E402
+from bench_quality import CACHE, _count, emit, emit_paired, fisher_build, ground_truth  # noqa: E402
 from peers import CheckpointEnsemble, KronfluencePeer, TrakPeer  # noqa: E402
-from tasks import digits_task, text_task  # noqa: E402
+from tasks import digits_task, spearman_lds, text_task  # noqa: E402
 
 from attribution.engine import GradientIndex  # noqa: E402
 
@@ -37,6 +38,11 @@ def main() -> None:
                              "(default .bench/engine/quality_<task>.json)")
     parser.add_argument("--sections", nargs="+", choices=("single-model", "ensemble"),
                         default=["single-model", "ensemble"])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="also rebuild the engine's and kronfluence's tuned settings with these seeds (the "
+                             "engine's projections and Fisher draws, kronfluence's label draws) and print each "
+                             "one's test LDS: how much of a difference is the draw")
+    parser.add_argument("--skip-paired", action="store_true", help="only the --seeds figures")
     args = parser.parse_args()
     task = digits_task() if args.task == "digits" else text_task()
     text = (args.results or CACHE / f"quality_{task.name}.json").read_text()
@@ -55,21 +61,33 @@ def main() -> None:
         models = task.checkpoints() if suffix else model
         p = rows[f"engine/{suffix}tuned"]["params"]
         include = task.layer_sets[p.get("layers", "all")]
-        index = GradientIndex.build(models, task.loss_fn, task.train_batches(),
-                                    **fisher_build(task, p["fisher"], projection_dim=p["projection_dim"], seed=0,
-                                                   include=include))
-        view = index.with_curvature(p["curvature"], damping_ratio=p["damping_ratio"], score_norm=p["score_norm"])
-        ours = view.score_features(index.query_features(models, task.loss_fn, task.query_batches(task.test)))
-        t = rows[f"traker/{suffix}tuned"]["params"]
-        ratio = t["lambda_ratio"] or None
-        k = t["projection_dim"]
-        trak = (CheckpointEnsemble(lambda m, k=k: TrakPeer(task, m, k), models) if suffix
-                else TrakPeer(task, models, k))
         damping = rows[f"kronfluence/{suffix}tuned"]["params"]["damping"]
         damping = None if isinstance(damping, str) else damping  # "0.1 x mean eig": its own heuristic
-        kf = CheckpointEnsemble(lambda m: KronfluencePeer(task, m), models) if suffix else KronfluencePeer(task, models)
-        emit_paired(task.name, section, ours.numpy(), {"traker": trak.scores(task.test, ratio),
-                                                        "kronfluence": kf.scores(task.test, damping)}, masks, out_test)
+        if not args.skip_paired:
+            index = GradientIndex.build(models, task.loss_fn, task.train_batches(),
+                                        **fisher_build(task, p["fisher"], projection_dim=p["projection_dim"], seed=0,
+                                                       include=include))
+            view = index.with_curvature(p["curvature"], damping_ratio=p["damping_ratio"], score_norm=p["score_norm"])
+            ours = view.score_features(index.query_features(models, task.loss_fn, task.query_batches(task.test)))
+            t = rows[f"traker/{suffix}tuned"]["params"]
+            ratio = t["lambda_ratio"] or None
+            k = t["projection_dim"]
+            trak = (CheckpointEnsemble(lambda m, k=k: TrakPeer(task, m, k), models) if suffix
+                    else TrakPeer(task, models, k))
+            kf = CheckpointEnsemble(lambda m: KronfluencePeer(task, m), models) if suffix else KronfluencePeer(task, models)
+            emit_paired(task.name, section, ours.numpy(), {"traker": trak.scores(task.test, ratio),
+                                                            "kronfluence": kf.scores(task.test, damping)}, masks, out_test)
+        for seed in args.seeds:
+            index = GradientIndex.build(models, task.loss_fn, task.train_batches(),
+                                        **fisher_build(task, p["fisher"], projection_dim=p["projection_dim"],
+                                                       seed=seed, include=include))
+            view = index.with_curvature(p["curvature"], damping_ratio=p["damping_ratio"], score_norm=p["score_norm"])
+            ours = view.score_features(index.query_features(models, task.loss_fn, task.query_batches(task.test)))
+            kf = (CheckpointEnsemble(lambda m, seed=seed: KronfluencePeer(task, m, seed), models) if suffix
+                  else KronfluencePeer(task, models, seed))
+            emit(task=task.name, figure="seed_test_lds", section=section, seed=seed,
+                 engine=round(spearman_lds(ours.numpy(), masks, out_test), 4),
+                 kronfluence=round(spearman_lds(kf.scores(task.test, damping), masks, out_test), 4))
 
 
 if __name__ == "__main__":

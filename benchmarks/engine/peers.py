@@ -151,8 +151,8 @@ def _dataset(task: Any, data: Any) -> torch.utils.data.Dataset:
 class KronfluencePeer:
     """EK-FAC factors fitted once; pairwise scores at any damping."""
 
-    def __init__(self, task: Any, model: torch.nn.Module) -> None:
-        torch.manual_seed(0)  # its factor fitting samples labels
+    def __init__(self, task: Any, model: torch.nn.Module, seed: int = 0) -> None:
+        torch.manual_seed(seed)  # its factor fitting samples labels
         self.task = task
         self.ktask = _KTask(task)
         self.model = prepare_model(copy.deepcopy(model), self.ktask)
