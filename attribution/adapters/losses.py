@@ -24,11 +24,7 @@ def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, *, reduction: str
         shift_labels.clamp(min=0).reshape(-1),
         reduction="none",
     ).view(shift_labels.shape)  # (B, T-1)
-    token_nll = token_nll * mask
-    total = token_nll.sum(dim=1)  # (B,)
-    if reduction == "sum":
-        return total
-    return total / mask.sum(dim=1).clamp(min=1)
+    return _reduce(token_nll, mask, reduction)
 
 
 def sampled_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
@@ -39,8 +35,12 @@ def sampled_causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor, *, reduct
     """
     shift_logits = logits[:, :-1, :].float()  # (B, T-1, V)
     mask = labels[:, 1:] != IGNORE_INDEX  # (B, T-1)
-    token_nll = sampled_nll(shift_logits) * mask  # (B, T-1)
-    total = token_nll.sum(dim=1)
+    return _reduce(sampled_nll(shift_logits), mask, reduction)
+
+
+def _reduce(token_nll: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tensor:
+    """The masked positions' NLL per example, ``[B]``: summed, or averaged over the example's positions."""
+    total = (token_nll * mask).sum(dim=1)  # (B,)
     if reduction == "sum":
         return total
     return total / mask.sum(dim=1).clamp(min=1)

@@ -194,14 +194,17 @@ def text_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     prompt, ids = batch[:, 0], batch[:, 1:]  # (B,), (B, T+1)
     logits = model(ids[:, :-1])  # (B, T, V)
     nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")  # (B, T)
-    positions = torch.arange(nll.shape[1]).unsqueeze(0)
-    return (nll * (positions >= (prompt.unsqueeze(1) - 1))).sum(1)
+    return _continuation_sum(nll, prompt)
 
 
 def text_fisher_loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """``text_loss`` with every continuation character drawn from the model's prediction at that position."""
     prompt, ids = batch[:, 0], batch[:, 1:]
-    nll = sampled_nll(model(ids[:, :-1]))  # (B, T)
+    return _continuation_sum(sampled_nll(model(ids[:, :-1])), prompt)
+
+
+def _continuation_sum(nll: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+    """Each sequence's NLL (B, T) summed over the positions after its prompt, (B,)."""
     positions = torch.arange(nll.shape[1]).unsqueeze(0)
     return (nll * (positions >= (prompt.unsqueeze(1) - 1))).sum(1)
 
