@@ -119,8 +119,8 @@ class GradientIndex:
                 random state, which the build seeds). The curvature is then the true Fisher's, as
                 Kronfluence's is, instead of the empirical Fisher of the observed targets (it sets
                 ``config.fisher`` to ``"sampled"``); the stored features stay those of ``loss_fn``. It costs
-                two more forward and backward passes per batch (one draw for the curvature sums, an
-                independent one for EK-FAC's eigenvalues); scoring costs the same.
+                two more forward and backward passes per batch and per ``config.fisher_samples`` draw (one
+                for the curvature sums, an independent one for EK-FAC's eigenvalues); scoring costs the same.
 
         Returns:
             The index, ready to score.
